@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './abort.js';
+export * from './logger.js';
+export * from './proto.js';
+export type * from "./gen/index.js";

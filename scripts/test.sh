@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): set-up, lint, then every test with ava.
+# Prints "N passed, N failed[, N skipped]" as its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "==> lint" >&2
+npm run --silent lint
+echo "==> tests" >&2
+set -o pipefail
+npx ava --tap "$@" | awk '
+  /^# pass/ {p=$3} /^# fail/ {f=$3} /^# skip/ {s=$3} /^# todo/ {t=$3}
+  {print; fflush()}
+  END {printf "%d passed, %d failed%s\n", p, f, (s ? ", " s " skipped" : "")}'
