@@ -3,3 +3,5 @@ export * from './abort.js';
 export * from './logger.js';
 export * from './proto.js';
 export type * from "./gen/index.js";
+export * from './reference.js';
+export * from './units.js';

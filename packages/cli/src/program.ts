@@ -1,0 +1,505 @@
+// The command tree, docker's verbs and flags. Only commander is loaded here;
+// each action imports its handler module on demand, so `--help` stays cheap.
+import { Command, Option } from 'commander';
+import type { Context, Handler } from './context.js';
+
+type Loader = () => Promise<Handler>;
+
+const collect = (v: string, prev?: string[]): string[] => [...(prev ?? []), v];
+
+/** Called by main with the chosen handler; lets main own error reporting. */
+export type Dispatch = (cmd: Command, load: Loader, args: string[], opts: Record<string, unknown>) => Promise<void>;
+
+interface Builder {
+  (cmd: Command): Command;
+}
+
+function action(cmd: Command, dispatch: Dispatch, load: Loader): Command {
+  return cmd.action(async (...a: unknown[]) => {
+    const self = a[a.length - 1] as Command;
+    const args = (self.processedArgs as unknown[]).flat().filter((x): x is string => typeof x === 'string');
+    await dispatch(self, load, args, self.opts());
+  });
+}
+
+// ---------- flag groups ----------
+
+function resourceFlags(cmd: Command, forUpdate = false): Command {
+  cmd
+    .option('-m, --memory <bytes>', 'Memory limit')
+    .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option('--memory-reservation <bytes>', 'Memory soft limit')
+    .option('--cpus <decimal>', 'Number of CPUs')
+    .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+    .option('--cpu-period <int>', 'Limit CPU CFS (Completely Fair Scheduler) period')
+    .option('--cpu-quota <int>', 'Limit CPU CFS (Completely Fair Scheduler) quota')
+    .option('--cpuset-cpus <string>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)');
+  if (forUpdate) cmd.option('--restart <string>', 'Restart policy to apply when a container exits');
+  return cmd;
+}
+
+function containerFlags(cmd: Command): Command {
+  resourceFlags(cmd);
+  return cmd
+    .helpOption('--help', 'Print usage')
+    .passThroughOptions()
+    .argument('<image>')
+    .argument('[command...]')
+    .option('--name <string>', 'Assign a name to the container')
+    .option('-i, --interactive', 'Keep STDIN open even if not attached')
+    .option('-t, --tty', 'Allocate a pseudo-TTY')
+    .option('-e, --env <list>', 'Set environment variables', collect)
+    .option('--env-file <list>', 'Read in a file of environment variables', collect)
+    .option('-w, --workdir <string>', 'Working directory inside the container')
+    .option('-u, --user <string>', 'Username or UID (format: <name|uid>[:<group|gid>])')
+    .option('--entrypoint <string>', 'Overwrite the default ENTRYPOINT of the image')
+    .option('-h, --hostname <string>', 'Container host name')
+    .option('--domainname <string>', 'Container NIS domain name')
+    .option('-l, --label <list>', 'Set meta data on a container', collect)
+    .option('--label-file <list>', 'Read in a line delimited file of labels', collect)
+    .option('--restart <string>', 'Restart policy to apply when a container exits', undefined)
+    .option('--rm', 'Automatically remove the container and its associated anonymous volumes when it exits')
+    .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
+    .option('--stop-signal <string>', 'Signal to stop the container')
+    .option('--stop-timeout <int>', 'Timeout (in seconds) to stop a container')
+    .option('--ulimit <ulimit>', 'Ulimit options', collect)
+    .option('--privileged', 'Give extended privileges to this container')
+    .option('--cap-add <list>', 'Add Linux capabilities', collect)
+    .option('--cap-drop <list>', 'Drop Linux capabilities', collect)
+    .option('--security-opt <list>', 'Security Options', collect)
+    .option('--read-only', "Mount the container's root filesystem as read only")
+    .option('--tmpfs <list>', 'Mount a tmpfs directory', collect)
+    .option('--network <network>', 'Connect a container to a network (none or host)')
+    .addOption(new Option('--net <network>').hideHelp())
+    .option('--log-driver <string>', 'Logging driver for the container')
+    .option('--log-opt <list>', 'Log driver options', collect)
+    .addOption(new Option('--platform <string>', 'Set platform if server is multi-platform capable').hideHelp())
+    .addOption(new Option('--pull <string>', 'Pull image before running ("missing", "never")').hideHelp());
+}
+
+const filterFlag = (cmd: Command, short = true): Command =>
+  cmd.option(`${short ? '-f, ' : ''}--filter <filter>`, 'Filter output based on conditions provided', collect);
+
+// ---------- command definitions (each used for `shoal X` and `shoal group X`) ----------
+
+export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
+  const act = (cmd: Command, load: Loader): Command => action(cmd, dispatch, load);
+  const containers = async (name: keyof typeof import('./commands/containers.js')): Promise<Handler> =>
+    (await import('./commands/containers.js'))[name] as Handler;
+  const runMod = async (name: keyof typeof import('./commands/run.js')): Promise<Handler> =>
+    (await import('./commands/run.js'))[name] as Handler;
+  const images = async (name: keyof typeof import('./commands/images.js')): Promise<Handler> =>
+    (await import('./commands/images.js'))[name] as Handler;
+  const system = async (name: keyof typeof import('./commands/system.js')): Promise<Handler> =>
+    (await import('./commands/system.js'))[name] as Handler;
+
+  return {
+    run: (c) =>
+      act(
+        containerFlags(c.description('Create and run a new container from an image'))
+          .option('-d, --detach', 'Run container in background and print container ID')
+          .option('--detach-keys <string>', 'Override the key sequence for detaching a container')
+          .option('--sig-proxy', 'Proxy received signals to the process (ignored)'),
+        () => runMod('run'),
+      ),
+    create: (c) => act(containerFlags(c.description('Create a new container')), () => runMod('create')),
+    start: (c) =>
+      act(
+        c
+          .description('Start one or more stopped containers')
+          .argument('<container...>')
+          .option('-a, --attach', "Attach STDOUT/STDERR and forward signals")
+          .option('-i, --interactive', "Attach container's STDIN")
+          .option('--detach-keys <string>', 'Override the key sequence for detaching a container'),
+        () => runMod('start'),
+      ),
+    attach: (c) =>
+      act(
+        c
+          .description('Attach local standard input, output, and error streams to a running container')
+          .argument('<container>')
+          .option('--no-stdin', 'Do not attach STDIN')
+          .option('--sig-proxy', 'Proxy all received signals to the process (ignored)')
+          .option('--detach-keys <string>', 'Override the key sequence for detaching a container'),
+        () => runMod('attach'),
+      ),
+    exec: (c) =>
+      act(
+        c
+          .description('Execute a command in a running container')
+          .passThroughOptions()
+          .argument('<container>')
+          .argument('<command...>')
+          .option('-d, --detach', 'Detached mode: run command in the background')
+          .option('-i, --interactive', 'Keep STDIN open even if not attached')
+          .option('-t, --tty', 'Allocate a pseudo-TTY')
+          .option('-e, --env <list>', 'Set environment variables', collect)
+          .option('--env-file <list>', 'Read in a file of environment variables', collect)
+          .option('-u, --user <string>', 'Username or UID (format: "<name|uid>[:<group|gid>]")')
+          .option('-w, --workdir <string>', 'Working directory inside the container')
+          .option('--privileged', 'Give extended privileges to the command')
+          .option('--detach-keys <string>', 'Override the key sequence for detaching a container'),
+        () => runMod('exec'),
+      ),
+    ps: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('List containers')
+            .option('-a, --all', 'Show all containers (default shows just running)')
+            .option('-q, --quiet', 'Only display container IDs')
+            .option('-s, --size', 'Display total file sizes')
+            .option('-n, --last <int>', 'Show n last created containers (includes all states)')
+            .option('-l, --latest', 'Show the latest created container (includes all states)')
+            .option('--no-trunc', "Don't truncate output")
+            .option('--format <string>', 'Format output using a custom template'),
+        ),
+        () => containers('ps'),
+      ),
+    stop: (c) =>
+      act(
+        c
+          .description('Stop one or more running containers')
+          .argument('<container...>')
+          .option('-t, --timeout <int>', 'Seconds to wait before killing the container')
+          .addOption(new Option('--time <int>').hideHelp())
+          .option('-s, --signal <string>', 'Signal to send to the container'),
+        () => containers('stop'),
+      ),
+    restart: (c) =>
+      act(
+        c
+          .description('Restart one or more containers')
+          .argument('<container...>')
+          .option('-t, --timeout <int>', 'Seconds to wait before killing the container')
+          .addOption(new Option('--time <int>').hideHelp())
+          .option('-s, --signal <string>', 'Signal to send to the container'),
+        () => containers('restart'),
+      ),
+    kill: (c) =>
+      act(
+        c
+          .description('Kill one or more running containers')
+          .argument('<container...>')
+          .option('-s, --signal <string>', 'Signal to send to the container'),
+        () => containers('kill'),
+      ),
+    rm: (c) =>
+      act(
+        c
+          .description('Remove one or more containers')
+          .argument('<container...>')
+          .option('-f, --force', 'Force the removal of a running container (uses SIGKILL)')
+          .option('-v, --volumes', 'Remove anonymous volumes associated with the container')
+          .addOption(new Option('-l, --link', 'Remove the specified link').hideHelp()),
+        () => containers('rm'),
+      ),
+    pause: (c) =>
+      act(c.description('Pause all processes within one or more containers').argument('<container...>'), () =>
+        containers('pause'),
+      ),
+    unpause: (c) =>
+      act(c.description('Unpause all processes within one or more containers').argument('<container...>'), () =>
+        containers('unpause'),
+      ),
+    wait: (c) =>
+      act(c.description('Block until one or more containers stop, then print their exit codes').argument('<container...>'), () =>
+        containers('wait'),
+      ),
+    rename: (c) =>
+      act(c.description('Rename a container').argument('<container>').argument('<new-name>'), () => containers('rename')),
+    update: (c) =>
+      act(resourceFlags(c.description('Update configuration of one or more containers'), true).argument('<container...>'), () =>
+        containers('update'),
+      ),
+    logs: (c) =>
+      act(
+        c
+          .description('Fetch the logs of a container')
+          .argument('<container>')
+          .option('-f, --follow', 'Follow log output')
+          .option('-n, --tail <string>', 'Number of lines to show from the end of the logs', 'all')
+          .option('--since <string>', 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
+          .option('--until <string>', 'Show logs before a timestamp or relative')
+          .option('-t, --timestamps', 'Show timestamps')
+          .option('--details', 'Show extra details provided to logs'),
+        () => containers('logs'),
+      ),
+    top: (c) =>
+      act(
+        c
+          .description('Display the running processes of a container')
+          .passThroughOptions()
+          .allowUnknownOption()
+          .argument('<container>')
+          .argument('[ps-options...]'),
+        () => containers('top'),
+      ),
+    diff: (c) =>
+      act(c.description("Inspect changes to files or directories on a container's filesystem").argument('<container>'), () =>
+        containers('diff'),
+      ),
+    commit: (c) =>
+      act(
+        c
+          .description("Create a new image from a container's changes")
+          .argument('<container>')
+          .argument('[repository[:tag]]')
+          .option('-a, --author <string>', 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+          .option('-c, --change <list>', 'Apply Dockerfile instruction to the created image', collect)
+          .option('-m, --message <string>', 'Commit message')
+          .option('-p, --pause', 'Pause container during commit', true)
+          .option('--no-pause', 'Do not pause the container during commit'),
+        () => containers('commit'),
+      ),
+    export: (c) =>
+      act(
+        c
+          .description("Export a container's filesystem as a tar archive")
+          .argument('<container>')
+          .option('-o, --output <string>', 'Write to a file, instead of STDOUT'),
+        () => containers('exportContainer'),
+      ),
+    cp: (c) =>
+      act(
+        c
+          .description('Copy files/folders between a container and the local filesystem')
+          .argument('<src>')
+          .argument('<dest>')
+          .option('-a, --archive', 'Archive mode (copy all uid/gid information)')
+          .option('-L, --follow-link', 'Always follow symbol link in SRC_PATH')
+          .option('-q, --quiet', 'Suppress progress output during copy'),
+        async () => (await import('./commands/cp.js')).cp,
+      ),
+    stats: (c) =>
+      act(
+        c
+          .description('Display a live stream of container(s) resource usage statistics')
+          .argument('[container...]')
+          .option('-a, --all', 'Show all containers (default shows just running)')
+          .option('--no-stream', 'Disable streaming stats and only pull the first result')
+          .option('--no-trunc', 'Do not truncate output')
+          .option('--format <string>', 'Format output using a custom template'),
+        () => containers('stats'),
+      ),
+    inspect: (c) =>
+      act(
+        c
+          .description('Return low-level information on Docker objects')
+          .argument('<name...>')
+          .option('-f, --format <string>', 'Format output using a custom template')
+          .option('-s, --size', 'Display total file sizes if the type is container')
+          .option('--type <string>', 'Return JSON for specified type'),
+        () => containers('inspect'),
+      ),
+    containerInspect: (c) =>
+      act(
+        c
+          .description('Display detailed information on one or more containers')
+          .argument('<container...>')
+          .option('-f, --format <string>', 'Format output using a custom template')
+          .option('-s, --size', 'Display total file sizes'),
+        () => containers('containerInspect'),
+      ),
+    containerPrune: (c) =>
+      act(
+        filterFlag(c.description('Remove all stopped containers').option('-f, --force', 'Do not prompt for confirmation'), false),
+        () => containers('prune'),
+      ),
+    // ----- images -----
+    images: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('List images')
+            .argument('[repository[:tag]]')
+            .option('-a, --all', 'Show all images (default hides intermediate images)')
+            .option('-q, --quiet', 'Only show image IDs')
+            .option('--digests', 'Show digests')
+            .option('--no-trunc', "Don't truncate output")
+            .option('--format <string>', 'Format output using a custom template'),
+        ),
+        () => images('images'),
+      ),
+    imageInspect: (c) =>
+      act(
+        c
+          .description('Display detailed information on one or more images')
+          .argument('<image...>')
+          .option('-f, --format <string>', 'Format output using a custom template'),
+        () => images('imageInspect'),
+      ),
+    history: (c) =>
+      act(
+        c
+          .description('Show the history of an image')
+          .argument('<image>')
+          .option('-H, --human', 'Print sizes and dates in human readable format', true)
+          .option('--no-human', 'Print sizes and dates in raw form')
+          .option('-q, --quiet', 'Only show image IDs')
+          .option('--no-trunc', "Don't truncate output")
+          .option('--format <string>', 'Format output using a custom template'),
+        () => images('history'),
+      ),
+    tag: (c) =>
+      act(c.description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE').argument('<source>').argument('<target>'), () =>
+        images('tag'),
+      ),
+    rmi: (c) =>
+      act(
+        c
+          .description('Remove one or more images')
+          .argument('<image...>')
+          .option('-f, --force', 'Force removal of the image')
+          .option('--no-prune', 'Do not delete untagged parents'),
+        () => images('rmi'),
+      ),
+    imagePrune: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('Remove unused images')
+            .option('-a, --all', 'Remove all unused images, not just dangling ones')
+            .option('-f, --force', 'Do not prompt for confirmation'),
+          false,
+        ),
+        () => images('prune'),
+      ),
+    import: (c) =>
+      act(
+        c
+          .description('Import the contents from a tarball to create a filesystem image')
+          .argument('<file|->')
+          .argument('[repository[:tag]]')
+          .option('-c, --change <list>', 'Apply Dockerfile instruction to the created image', collect)
+          .option('-m, --message <string>', 'Set commit message for imported image')
+          .option('--platform <string>', 'Set platform if server is multi-platform capable'),
+        async () => (await import('./commands/image-transfer.js')).importImage,
+      ),
+    load: (c) =>
+      act(
+        c
+          .description('Load an image from a tar archive or STDIN')
+          .option('-i, --input <string>', 'Read from tar archive file, instead of STDIN')
+          .option('-q, --quiet', 'Suppress the load output'),
+        async () => (await import('./commands/image-transfer.js')).load,
+      ),
+    save: (c) =>
+      act(
+        c
+          .description('Save one or more images to a tar archive (streamed to STDOUT by default)')
+          .argument('<image...>')
+          .option('-o, --output <string>', 'Write to a file, instead of STDOUT'),
+        async () => (await import('./commands/image-transfer.js')).save,
+      ),
+    // ----- system -----
+    version: (c) =>
+      act(c.description('Show the Shoal version information').option('-f, --format <string>', 'Format output using a custom template'), () =>
+        system('version'),
+      ),
+    info: (c) =>
+      act(c.description('Display system-wide information').option('-f, --format <string>', 'Format output using a custom template'), () =>
+        system('info'),
+      ),
+    events: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('Get real time events from the server')
+            .option('--since <string>', 'Show all events created since timestamp')
+            .option('--until <string>', 'Stream events until this timestamp')
+            .option('--format <string>', 'Format output using a custom template'),
+        ),
+        () => system('events'),
+      ),
+    df: (c) =>
+      act(
+        c
+          .description('Show docker disk usage')
+          .option('-v, --verbose', 'Show detailed information on space usage')
+          .option('--format <string>', 'Format output using a custom template'),
+        () => system('df'),
+      ),
+    systemPrune: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('Remove unused data')
+            .option('-a, --all', 'Remove all unused images not just dangling ones')
+            .option('-f, --force', 'Do not prompt for confirmation')
+            .option('--volumes', 'Prune anonymous volumes'),
+          false,
+        ),
+        () => system('prune'),
+      ),
+  };
+}
+
+export interface ProgramOptions {
+  dispatch: Dispatch;
+  /** Where commander writes help and its own errors. */
+  writeOut: (s: string) => void;
+  writeErr: (s: string) => void;
+}
+
+/** Builds the whole `shoal` command tree. */
+export function buildProgram(options: ProgramOptions): Command {
+  const program = new Command('shoal')
+    .description('A self-sufficient runtime for containers (and, later, swarms of them)')
+    .usage('[OPTIONS] COMMAND')
+    .enablePositionalOptions()
+    .option('-H, --host <string>', 'Daemon socket to connect to (default unix:///run/shoal/shoald.sock, or $SHOAL_HOST)')
+    .option('-D, --debug', 'Enable debug mode')
+    .option('-v, --version', 'Print version information and quit');
+  const defs = defineCommands(options.dispatch);
+  const def = (key: string): Builder => defs[key]!;
+  const add = (parent: Command, name: string, key: string, aliases: string[] = []): Command => {
+    const c = def(key)(parent.command(name));
+    for (const a of aliases) c.alias(a);
+    return c;
+  };
+
+  // Management commands.
+  const container = program.command('container').description('Manage containers');
+  for (const n of ['attach', 'commit', 'cp', 'create', 'diff', 'exec', 'export', 'kill', 'logs', 'pause', 'rename', 'restart', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait']) {
+    add(container, n, n);
+  }
+  add(container, 'inspect', 'containerInspect');
+  add(container, 'ls', 'ps', ['ps', 'list']);
+  add(container, 'prune', 'containerPrune');
+  add(container, 'rm', 'rm', ['remove']);
+
+  const image = program.command('image').description('Manage images');
+  add(image, 'history', 'history');
+  add(image, 'import', 'import');
+  add(image, 'inspect', 'imageInspect');
+  add(image, 'load', 'load');
+  add(image, 'ls', 'images', ['list']);
+  add(image, 'prune', 'imagePrune');
+  add(image, 'rm', 'rmi', ['remove']);
+  add(image, 'save', 'save');
+  add(image, 'tag', 'tag');
+
+  const system = program.command('system').description('Manage Shoal');
+  add(system, 'df', 'df');
+  add(system, 'events', 'events');
+  add(system, 'info', 'info');
+  add(system, 'prune', 'systemPrune');
+
+  // Docker's top-level shortcuts.
+  for (const n of ['run', 'exec', 'ps', 'create', 'start', 'stop', 'restart', 'kill', 'rm', 'logs', 'inspect', 'wait', 'attach', 'top', 'pause', 'unpause', 'rename', 'update', 'cp', 'stats', 'diff', 'commit', 'export', 'images', 'rmi', 'tag', 'save', 'load', 'import', 'history', 'events', 'version', 'info']) {
+    add(program, n, n);
+  }
+
+  const configure = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput({ writeOut: options.writeOut, writeErr: options.writeErr, outputError: () => undefined });
+    c.showSuggestionAfterError(true);
+    for (const sub of c.commands) configure(sub);
+  };
+  configure(program);
+  return program;
+}
+
+export type { Context };

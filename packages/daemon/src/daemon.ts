@@ -1,0 +1,78 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { engineProto, errorMessage } from '@shoal/api';
+import { createEngine } from '@shoal/engine';
+import { acquireLock, writePidFile } from './lock.js';
+import { createLogger, type LogLevel } from './logger.js';
+import { imagesServer } from './images-server.js';
+import { containersServer } from './containers-server.js';
+import { systemServer } from './system-server.js';
+
+export interface DaemonOptions {
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  cgroupParent: string;
+  runtime: string;
+  logLevel: LogLevel;
+  pidFile?: string;
+}
+
+/**
+ * Runs shoald until SIGTERM/SIGINT. Containers keep running when the daemon
+ * stops; the next daemon re-adopts them. Throws when the daemon cannot start
+ * (another daemon owns the data root, the socket cannot be bound).
+ */
+export async function runDaemon(o: DaemonOptions): Promise<void> {
+  const log = createLogger(o.logLevel);
+  const started = Date.now();
+  await mkdir(o.dataRoot, { recursive: true, mode: 0o711 });
+  await mkdir(o.execRoot, { recursive: true, mode: 0o711 });
+  const releaseLock = await acquireLock(join(o.dataRoot, 'shoald.lock'), `the data root ${o.dataRoot}`);
+  const removePid = await writePidFile(o.pidFile ?? join(o.execRoot, 'shoald.pid'));
+
+  const engine = await createEngine({
+    dataRoot: o.dataRoot,
+    execRoot: o.execRoot,
+    cgroupParent: o.cgroupParent,
+    runtime: o.runtime,
+    logger: log,
+  });
+
+  const proto = engineProto();
+  const server = new Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+  server.addService(proto.Images.service, imagesServer(engine.images, log.child({ component: 'api.images' })));
+  server.addService(proto.Containers.service, containersServer(engine, log.child({ component: 'api.containers' })));
+  server.addService(proto.System.service, systemServer(engine, { dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent }));
+
+  await mkdir(dirname(o.socket), { recursive: true });
+  await rm(o.socket, { force: true });
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix://${o.socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  );
+  await chmod(o.socket, 0o660);
+  log.info('shoald is ready', { socket: o.socket, 'data.root': o.dataRoot, 'startup.ms': Date.now() - started });
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('shutting down; containers keep running', { signal: sig });
+      engine.close();
+      const force = setTimeout(() => server.forceShutdown(), 5000);
+      force.unref();
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  await rm(o.socket, { force: true }).catch(() => undefined);
+  await removePid().catch(() => undefined);
+  await releaseLock().catch((err: unknown) => log.warn('releasing lock failed', { error: errorMessage(err) }));
+  log.info('shoald stopped');
+}

@@ -1,0 +1,217 @@
+// End-to-end harness: a real `shoald` process with its own data root, exec
+// root, socket and cgroup parent, driven through the real `shoal` CLI. Every
+// daemon, container, mount and cgroup a test makes is cleaned up even when the
+// test fails.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, readdir, rmdir, stat } from 'node:fs/promises';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { connect } from 'node:net';
+
+const execFileP = promisify(execFile);
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const SHOAL_BIN = join(REPO, 'bin/shoal');
+export const SHOALD_MAIN = join(REPO, 'packages/daemon/dist/main.js');
+export const BUSYBOX_TAR = join(REPO, 'build/images/busybox.tar');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface Teardown {
+  teardown(fn: () => Promise<void> | void): void;
+}
+
+export class Daemon {
+  process?: ChildProcess;
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly cgroupParent: string;
+  readonly logPath: string;
+
+  constructor(readonly dir: string) {
+    this.dataRoot = join(dir, 'data');
+    this.execRoot = join(dir, 'exec');
+    this.socket = join(dir, 'exec', 'shoald.sock');
+    this.cgroupParent = `shoal-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.logPath = join(dir, 'shoald.log');
+  }
+
+  get host(): string {
+    return `unix://${this.socket}`;
+  }
+
+  /** Starts shoald and waits until its socket answers. Throws with the daemon's log when it does not come up. */
+  async start(extraArgs: string[] = []): Promise<void> {
+    const log = createWriteStream(this.logPath, { flags: 'a' });
+    await new Promise((r) => log.once('open', r));
+    const child = spawn(
+      process.execPath,
+      [SHOALD_MAIN, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--cgroup-parent', this.cgroupParent, '--log-level', 'debug', ...extraArgs],
+      { stdio: ['ignore', log, log] },
+    );
+    this.process = child;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) break;
+      if (await canConnect(this.socket)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`shoald did not start (exit ${child.exitCode}); its log:\n${await readFile(this.logPath, 'utf8').catch(() => '')}`);
+  }
+
+  /** SIGTERM and wait for the process to end. */
+  async stop(): Promise<number | null> {
+    const p = this.process;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+    const done = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    const code = await done;
+    clearTimeout(timer);
+    return code;
+  }
+
+  async kill9(): Promise<void> {
+    const p = this.process;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await done;
+  }
+
+  /** Runs the real `shoal` CLI against this daemon. */
+  cli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+    return runCli(['-H', this.host, ...args], o);
+  }
+
+  /** Runs the CLI and fails with its output when it exits non-zero. */
+  async ok(args: string[], o: CliOptions = {}): Promise<string> {
+    const r = await this.cli(args, o);
+    if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async log(): Promise<string> {
+    return readFile(this.logPath, 'utf8').catch(() => '');
+  }
+
+  /** Stops the daemon and removes every trace: containers, mounts, cgroups, files. */
+  async destroy(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    await killContainers(join(this.execRoot, 'runc'));
+    await killShims(this.execRoot);
+    await unmountUnder(this.dir);
+    await removeCgroups(this.cgroupParent);
+    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** A started daemon with busybox:latest imported, destroyed at test teardown. */
+export async function withDaemon(t: Teardown, o: { busybox?: boolean } = {}): Promise<Daemon> {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-'));
+  const d = new Daemon(dir);
+  t.teardown(() => d.destroy());
+  await d.start();
+  if (o.busybox !== false) await d.ok(['import', '--change', 'CMD ["sh"]', BUSYBOX_TAR, 'busybox:latest']);
+  return d;
+}
+
+export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SHOAL_BIN, args, { env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (sig ? 128 + 9 : -1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.on('error', () => undefined);
+    if (o.input !== undefined) child.stdin.end(o.input);
+    else child.stdin.end();
+  });
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function killContainers(runcRoot: string): Promise<void> {
+  if (!existsSync(runcRoot)) return;
+  for (const id of await readdir(runcRoot).catch(() => [] as string[])) {
+    await execFileP('runc', ['--root', runcRoot, 'kill', '--all', id, 'KILL']).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    await execFileP('runc', ['--root', runcRoot, 'delete', '--force', id]).catch(() => undefined);
+  }
+}
+
+async function killShims(execRoot: string): Promise<void> {
+  const dir = join(execRoot, 'containers');
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number((await readFile(join(dir, id, 'shim.pid'), 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Unmounts everything mounted under `dir`, deepest first. */
+export async function unmountUnder(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await execFileP('umount', ['-l', m]).catch(() => undefined);
+}
+
+async function removeCgroups(parent: string): Promise<void> {
+  const roots = ['/sys/fs/cgroup', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((c) => join('/sys/fs/cgroup', c))];
+  for (const root of roots) {
+    const p = join(root, parent);
+    if (!(await stat(p).then((s) => s.isDirectory(), () => false))) continue;
+    for (const child of await readdir(p).catch(() => [] as string[])) {
+      const c = join(p, child);
+      if (await stat(c).then((s) => s.isDirectory(), () => false)) await rmdir(c).catch(() => undefined);
+    }
+    await rmdir(p).catch(() => undefined);
+  }
+}
+
+/** Polls `fn` until it returns true or the time runs out. */
+export async function eventually(fn: () => Promise<boolean>, timeoutMs = 10_000, intervalMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return fn();
+}
