@@ -1,4 +1,7 @@
 import test from 'ava';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { withDaemon, eventually } from './harness.js';
 
 test('run prints the output of the command and returns its exit code', async (t) => {
@@ -126,17 +129,14 @@ test('rename, logs --tail and --timestamps, and diff of the writable layer', asy
 
 test('cp copies files in and out of a container', async (t) => {
   const d = await withDaemon(t);
-  const { mkdtemp, writeFile, readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-cp-'));
-  await writeFile(join(dir, 'in.txt'), 'into the box\n');
+  const dir = await fs.mkdtemp(join(tmpdir(), 'shoal-cp-'));
+  await fs.writeFile(join(dir, 'in.txt'), 'into the box\n');
   await d.ok(['create', '--name', 'c', 'busybox', 'cat', '/in.txt']);
   await d.ok(['cp', join(dir, 'in.txt'), 'c:/in.txt']);
   await d.ok(['start', '-a', 'c']);
   t.is(await d.ok(['logs', 'c']), 'into the box\n');
   await d.ok(['cp', 'c:/etc/passwd', join(dir, 'passwd')]);
-  t.regex(await readFile(join(dir, 'passwd'), 'utf8'), /^root:x:0:0/);
+  t.regex(await fs.readFile(join(dir, 'passwd'), 'utf8'), /^root:x:0:0/);
 });
 
 test('bad flag values are refused with a clear error and exit 125, creating nothing', async (t) => {

@@ -7,7 +7,7 @@ import { withDaemon, SHOALD_MAIN, eventually } from './harness.js';
 test('shoald writes a pid file, refuses a second daemon on the same data root, and stops cleanly on SIGTERM', async (t) => {
   const d = await withDaemon(t, { busybox: false });
   const pid = Number((await readFile(join(d.execRoot, 'shoald.pid'), 'utf8')).trim());
-  t.is(pid, d.process?.pid);
+  t.is(pid, d.process?.pid ?? -1);
   const second = spawn(process.execPath, [SHOALD_MAIN, '--data-root', d.dataRoot, '--exec-root', join(d.dir, 'exec2'), '-H', `unix://${join(d.dir, 'other.sock')}`]);
   let err = '';
   second.stderr.on('data', (b: Buffer) => (err += b.toString()));

@@ -9,9 +9,9 @@ import type { Clients } from './client/connect.js';
 import type { Context, Handler } from './context.js';
 import type { CliIO } from './io.js';
 import { buildProgram } from './program.js';
+import { CLIENT_VERSION } from './version.js';
 
 export const DEFAULT_HOST = 'unix:///run/shoal/shoald.sock';
-export const CLIENT_VERSION = '0.1.0';
 
 /** "shoal container run" for a commander command. */
 function commandPath(cmd: Command | undefined): string {

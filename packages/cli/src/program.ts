@@ -1,6 +1,10 @@
 // The command tree, docker's verbs and flags. Only commander is loaded here;
 // each action imports its handler module on demand, so `--help` stays cheap.
 import { Command, Option } from 'commander';
+import type * as ContainersModule from './commands/containers.js';
+import type * as ImagesModule from './commands/images.js';
+import type * as RunModule from './commands/run.js';
+import type * as SystemModule from './commands/system.js';
 import type { Context, Handler } from './context.js';
 
 type Loader = () => Promise<Handler>;
@@ -85,13 +89,13 @@ const filterFlag = (cmd: Command, short = true): Command =>
 
 export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
   const act = (cmd: Command, load: Loader): Command => action(cmd, dispatch, load);
-  const containers = async (name: keyof typeof import('./commands/containers.js')): Promise<Handler> =>
+  const containers = async (name: keyof typeof ContainersModule): Promise<Handler> =>
     (await import('./commands/containers.js'))[name] as Handler;
-  const runMod = async (name: keyof typeof import('./commands/run.js')): Promise<Handler> =>
+  const runMod = async (name: keyof typeof RunModule): Promise<Handler> =>
     (await import('./commands/run.js'))[name] as Handler;
-  const images = async (name: keyof typeof import('./commands/images.js')): Promise<Handler> =>
+  const images = async (name: keyof typeof ImagesModule): Promise<Handler> =>
     (await import('./commands/images.js'))[name] as Handler;
-  const system = async (name: keyof typeof import('./commands/system.js')): Promise<Handler> =>
+  const system = async (name: keyof typeof SystemModule): Promise<Handler> =>
     (await import('./commands/system.js'))[name] as Handler;
 
   return {

@@ -26,7 +26,7 @@ export function containersServer(engine: Engine, log: Logger): ContainersHandler
       return {};
     }),
     Stop: unary(log, 'Stop', async (req) => {
-      await c.stop(req.id, req.timeout);
+      await c.stop(req.id, req.timeout, req.signal);
       return {};
     }),
     Restart: unary(log, 'Restart', async (req) => {

@@ -46,13 +46,13 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
   const snapshotter = new OverlaySnapshotter(join(o.dataRoot, 'snapshots'));
   await snapshotter.init();
 
-  let containers: ContainerService | undefined;
+  const late: { containers?: ContainerService } = {};
   const images = new ImageService({
     root: join(o.dataRoot, 'image'),
     snapshotter,
     logger: log.child({ component: 'images' }),
-    isImageInUse: (id) => containers?.containerUsingImage(id),
-    events: (_type, action, id, attributes) => events.publish('image', action, id, attributes),
+    isImageInUse: (id: string) => late.containers?.containerUsingImage(id),
+    events: (_type: 'image', action: string, id: string, attributes: Record<string, string>) => events.publish('image', action, id, attributes),
   });
   await images.init();
 
@@ -77,7 +77,7 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
     usage: async (key) => (await snapshotter.usage(key)).size,
   };
 
-  containers = new ContainerService({
+  const containers = new ContainerService({
     root: join(o.dataRoot, 'containers'),
     execRoot: join(o.execRoot, 'containers'),
     images,
@@ -87,6 +87,7 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
     logger: log.child({ component: 'containers' }),
     validateResources: (r: Resources__Output | null) => validateResources({ spec: { resources: r ?? emptyResources() } as never }),
   });
+  late.containers = containers;
   await containers.init();
   const c = containers;
   const io = new ContainerIO(c, runtime, images, (rec, action, extra) => c.publish(rec, action, extra));
@@ -140,7 +141,7 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
       }
       const active = recs.filter((r) => ['running', 'paused'].includes(r.state.status)).length;
       return [
-        du,
+        { type: du.type, total: String(du.total), active: String(du.active), size: String(du.size), reclaimable: String(du.reclaimable) },
         { type: 'Containers', total: String(recs.length), active: String(active), size: String(csize), reclaimable: String(creclaim) },
         { type: 'Local Volumes', total: '0', active: '0', size: '0', reclaimable: '0' },
         { type: 'Build Cache', total: '0', active: '0', size: '0', reclaimable: '0' },

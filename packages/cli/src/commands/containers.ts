@@ -95,7 +95,7 @@ export const ps: Handler = async (ctx, _args, opts) => {
   const { containers } = await ctx.clients();
   let limit = 0;
   if (opts.last !== undefined) {
-    const v = String(opts.last as string);
+    const v = opts.last as string;
     if (!/^-?\d+$/.test(v)) throw invalidFlag(v, '-n, --last', `strconv.ParseInt: parsing "${v}": invalid syntax`);
     limit = Number(v);
   }
@@ -248,7 +248,7 @@ export async function pumpFrames(
 
 export const logs: Handler = async (ctx, args, opts) => {
   const [id = ''] = args;
-  const tail = String(opts.tail ?? 'all');
+  const tail = (opts.tail as string | undefined) ?? 'all';
   if (tail !== 'all' && !/^-?\d+$/.test(tail)) throw invalidFlag(tail, '-n, --tail', 'use a number of lines or "all"');
   const since = opts.since === undefined ? 0n : parseTimeFlag(opts.since as string, '--since');
   const until = opts.until === undefined ? 0n : parseTimeFlag(opts.until as string, '--until');

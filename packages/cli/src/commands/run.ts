@@ -107,7 +107,7 @@ async function createContainer(ctx: Context, args: string[], flags: RunFlags): P
 }
 
 export const create: Handler = async (ctx, args, opts) => {
-  const id = await createContainer(ctx, args, opts as RunFlags);
+  const id = await createContainer(ctx, args, opts);
   ctx.out(`${id}\n`);
 };
 

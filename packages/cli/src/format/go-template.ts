@@ -318,7 +318,7 @@ export function goString(v: unknown, top = true): string {
     const keys = Object.keys(v).sort();
     return `map[${keys.map((k) => `${k}:${goString(v[k], false)}`).join(' ')}]`;
   }
-  return String(v as string);
+  return typeof v === 'function' ? '<func>' : typeof v === 'symbol' ? v.toString() : '<value>';
 }
 
 function goQuote(s: string): string {

@@ -329,8 +329,9 @@ export class ContainerIO {
     const rec = this.containers.get(req.id);
     const pause = req.pause && rec.state.status === 'running';
     if (pause) await this.containers.pause(rec.id);
+    let id: string;
     try {
-      const id = await this.images.commit({
+      id = await this.images.commit({
         snapshotKey: rec.snapshotKey,
         baseImageId: rec.imageId,
         config: {
@@ -348,10 +349,21 @@ export class ContainerIO {
         ...(req.ref ? { ref: req.ref } : {}),
         containerId: rec.id,
       });
-      this.publish(rec, 'commit');
-      return id;
-    } finally {
-      if (pause) await this.containers.unpause(rec.id).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    } catch (err) {
+      if (pause) await this.unpauseIfPresent(rec.id).catch(() => undefined);
+      throw err;
+    }
+    if (pause) await this.unpauseIfPresent(rec.id);
+    this.publish(rec, 'commit');
+    return id;
+  }
+
+  /** Unpauses after a commit; the container may have been removed meanwhile. */
+  private async unpauseIfPresent(id: string): Promise<void> {
+    try {
+      await this.containers.unpause(id);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
     }
   }
 

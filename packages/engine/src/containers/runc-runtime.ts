@@ -184,7 +184,7 @@ export class RuncRuntime implements RuntimePort {
       ...(base.capabilities ? { capabilities: o.privileged ? fullCaps(base.capabilities) : base.capabilities } : {}),
       ...(base.rlimits ? { rlimits: base.rlimits.map(fixRlimit) } : {}),
       ...(base.noNewPrivileges !== undefined ? { noNewPrivileges: base.noNewPrivileges } : {}),
-    } as OciProcess;
+    };
     const child = await this.runc.exec(c.id, proc, {
       detach: o.detach,
       signal,
@@ -291,5 +291,5 @@ function fullCaps(_base: OciCapabilities): OciCapabilities {
 /** JSON.parse turns RLIM_INFINITY (2^64-1) into an inexact number; restore it. */
 function fixRlimit(r: OciRlimit): OciRlimit {
   const fix = (v: number | bigint): number | bigint => (typeof v === 'number' && v >= 2 ** 63 ? RLIM_INFINITY : v);
-  return { ...r, soft: fix(r.soft), hard: fix(r.hard) } as OciRlimit;
+  return { ...r, soft: fix(r.soft), hard: fix(r.hard) };
 }

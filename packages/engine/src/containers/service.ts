@@ -272,12 +272,7 @@ export class ContainerService {
       ? await readFile('/etc/hosts', 'utf8')
       : '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
     await writeFile(rec.hostsPath, hosts);
-    let resolv = '';
-    try {
-      resolv = await readFile('/etc/resolv.conf', 'utf8');
-    } catch {
-      resolv = '';
-    }
+    const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     await writeFile(rec.resolvConfPath, resolv);
   }
 
@@ -744,14 +739,13 @@ export class ContainerService {
   }
 }
 
-/** Image env first, then the container's: later entries replace earlier ones with the same key. */
+/** Image env first, then the container's: a later entry replaces an earlier one with the same key in place (docker's rule). */
 export function mergeEnv(base: string[], overrides: string[]): string[] {
   const out = new Map<string, string>();
   for (const e of [...base, ...overrides]) {
     const i = e.indexOf('=');
     const key = i < 0 ? e : e.slice(0, i);
     if (i < 0) continue;
-    out.delete(key);
     out.set(key, e);
   }
   return [...out.values()];

@@ -20,7 +20,7 @@ function jsonArray(rest: string): string[] | undefined {
   if (!rest.startsWith('[')) return undefined;
   try {
     const v: unknown = JSON.parse(rest);
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   } catch {
     // Not JSON: docker then treats the text as shell form.
   }

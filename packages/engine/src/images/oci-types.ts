@@ -40,13 +40,13 @@ export interface ImageIndex {
 /** The runtime part of an image config (`config` in OCI, `Config` in `docker inspect`). */
 export interface ContainerConfig {
   User?: string;
-  ExposedPorts?: Record<string, object>;
-  Env?: string[];
+  ExposedPorts?: Record<string, object> | null;
+  Env?: string[] | null;
   Entrypoint?: string[] | null;
   Cmd?: string[] | null;
-  Volumes?: Record<string, object>;
+  Volumes?: Record<string, object> | null;
   WorkingDir?: string;
-  Labels?: Record<string, string>;
+  Labels?: Record<string, string> | null;
   StopSignal?: string;
   OnBuild?: string[] | null;
   Shell?: string[];

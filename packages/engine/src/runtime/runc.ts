@@ -16,6 +16,7 @@ import {
   type ShoalError,
 } from '@shoal/api';
 import { ociJson, type OciProcess, type OciResources } from './oci.js';
+import { ptyCommand } from './pty-wrap.js';
 
 export interface RuncOptions {
   /** runc's --root: where it keeps container state (e.g. /run/shoal/runc). */
@@ -58,7 +59,11 @@ export interface RuncExecOptions extends RuncCallOptions {
   detach?: boolean;
   /** Where runc writes the exec'd process's host pid. */
   pidFile?: string;
-  /** stdio of the runc child. With process.terminal in foreground mode runc proxies a pty over these. */
+  /**
+   * stdio of the child. With process.terminal in foreground mode runc is run
+   * under a pty (util-linux `script`), so plain pipes work and carry the
+   * terminal's bytes (CRLF line ends, echo).
+   */
   stdio?: StdioOptions;
 }
 
@@ -162,7 +167,7 @@ export class Runc {
       child.stdout?.on('data', (b: Buffer) => out.push(b));
       child.stderr?.on('data', (b: Buffer) => err.push(b));
       child.once('error', (e: NodeJS.ErrnoException) => {
-        if (e.name === 'AbortError') reject(options.signal?.reason ?? e);
+        if (e.name === 'AbortError') reject((options.signal?.reason as Error | undefined) ?? e);
         else if (e.code === 'ENOENT') reject(failedPrecondition(`runc is not installed (${this.binary} not found); install the runc package.`, { cause: e }));
         else reject(e);
       });
@@ -246,18 +251,26 @@ export class Runc {
     return v;
   }
 
-  /**
-   * Starts `runc run` for a bundle and returns the runc child. In foreground
-   * mode runc stays the container's parent and exits with its status
-   * (128+n when killed by signal n). The caller owns the child.
-   */
-  run(id: string, bundle: string, options: RuncRunOptions = {}): ChildProcess {
+  /** The full argv of `runc run` (binary first), e.g. to wrap with ptyCommand for a terminal. */
+  runArgv(id: string, bundle: string, options: Omit<RuncRunOptions, 'stdio' | 'signal'> = {}): string[] {
     const args = ['run', '--bundle', bundle];
     if (options.detach) args.push('--detach');
     if (options.keep) args.push('--keep');
     if (options.pidFile) args.push('--pid-file', options.pidFile);
     args.push(id);
-    return spawn(this.binary, [...this.globalArgs(), ...args], {
+    return [this.binary, ...this.globalArgs(), ...args];
+  }
+
+  /**
+   * Starts `runc run` for a bundle and returns the runc child. In foreground
+   * mode runc stays the container's parent and exits with its status
+   * (128+n when killed by signal n). The caller owns the child. A terminal
+   * container in the foreground needs a tty as runc's stdio: spawn
+   * ptyCommand(runArgv(...)) instead.
+   */
+  run(id: string, bundle: string, options: RuncRunOptions = {}): ChildProcess {
+    const [file = this.binary, ...args] = this.runArgv(id, bundle, options);
+    return spawn(file, args, {
       stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -277,7 +290,9 @@ export class Runc {
     if (options.detach) args.push('--detach');
     if (options.pidFile) args.push('--pid-file', options.pidFile);
     args.push(id);
-    const child = spawn(this.binary, [...this.globalArgs(), ...args], {
+    const argv = [this.binary, ...this.globalArgs(), ...args];
+    const cmd = process.terminal && !options.detach ? ptyCommand(argv) : { file: this.binary, args: argv.slice(1) };
+    const child = spawn(cmd.file, cmd.args, {
       stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -24,7 +24,7 @@ export async function secureJoin(root: string, unsafePath: string): Promise<stri
       continue;
     }
     const candidate = path.join(base, ...done, part);
-    let isLink = false;
+    let isLink: boolean;
     try {
       isLink = (await lstat(candidate)).isSymbolicLink();
     } catch {

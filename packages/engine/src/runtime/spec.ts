@@ -175,7 +175,7 @@ export function tmpfsMount(destination: string, options: string): OciMount {
     .map((o) => o.trim())
     .filter((o) => o !== '');
   const opts = ['noexec', 'nosuid', 'nodev'].filter((d) => !user.some((u) => TMPFS_PAIRS[u] === d || u === d));
-  return { destination: path.posix.normalize(destination), type: 'tmpfs', source: 'tmpfs', options: [...opts, ...user] };
+  return { destination: cleanDest(destination), type: 'tmpfs', source: 'tmpfs', options: [...opts, ...user] };
 }
 
 function rlimits(ulimits: readonly UlimitValue[]): OciRlimit[] {
@@ -252,9 +252,15 @@ function withDefaultEnv(input: SpecInput): string[] {
   return [...pre, ...env];
 }
 
+/** A container path in canonical form: normalised, no trailing slash. */
+function cleanDest(p: string): string {
+  const n = path.posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
 /** Sorts mounts so a parent is mounted before anything inside it (as Docker does). */
 function sortMounts(mounts: OciMount[]): OciMount[] {
-  const depth = (m: OciMount): number => path.posix.normalize(m.destination).split('/').filter(Boolean).length;
+  const depth = (m: OciMount): number => cleanDest(m.destination).split('/').filter(Boolean).length;
   return mounts
     .map((m, i) => ({ m, i }))
     .sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i)
@@ -276,14 +282,15 @@ export function buildSpec(input: SpecInput, options: BuildSpecOptions = {}): Oci
   let args = [...input.args];
   const userMounts: OciMount[] = [];
   for (const [dest, opts] of Object.entries(input.tmpfs ?? {})) userMounts.push(tmpfsMount(dest, opts));
-  userMounts.push(...(input.mounts ?? []));
+  userMounts.push(...(input.mounts ?? []).map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
   if (input.init) {
     args = [INIT_PATH, '--', ...args];
     userMounts.push({ destination: INIT_PATH, type: 'bind', source: input.init, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
   const seen = new Set<string>();
   for (const m of userMounts) {
-    const d = path.posix.normalize(m.destination);
+    const d = cleanDest(m.destination);
+    m.destination = d;
     if (seen.has(d)) throw invalidArgument(`Duplicate mount point: ${d}; mount each container path once.`);
     seen.add(d);
   }

@@ -1,9 +1,9 @@
 // The daemon side of the shim: start one, attach to it, wait for its exit.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, realpath, rename, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, ShoalError, failedPrecondition, internal, sleep } from '@shoal/api';
 import type { LogConfig } from '../logs/log-config.js';
@@ -12,8 +12,10 @@ import {
   FrameDecoder,
   FrameType,
   SHIM_FILES,
+  STANDBY_ARG,
   type AttachRequest,
   type ExitStatus,
+  type ShimAssignment,
   type ShimConfig,
   type ShimReport,
 } from './protocol.js';
@@ -111,6 +113,7 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 /**
  * Starts a shim for one container and waits until the container process has
  * started. The shim runs in its own session and outlives this process.
+ * (`ShimPool.start` does the same on a shim booted ahead of time.)
  *
  * Throws `ContainerStartError` (FailedPrecondition, with `exitCode`) when the
  * container could not start, Internal when the shim itself failed, and the
@@ -119,6 +122,73 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
  */
 export async function startShim(opts: ShimStartOptions, signal?: AbortSignal): Promise<ShimStarted> {
   signal?.throwIfAborted();
+  await writeShimConfig(opts);
+  return launchShim(opts, signal);
+}
+
+/**
+ * A shim process this side spawned, with the daemon's end of its fd 3.
+ * Shared by startShim and ShimPool; not for other callers.
+ */
+export interface ShimProcess {
+  child: ChildProcess;
+  pid: number;
+  pipe: Socket;
+  /**
+   * The report lines from `pipe`. Read with next() only: leaving a for-await
+   * early would destroy the pipe, and a standby's pipe must outlive the read
+   * of its first line.
+   */
+  reports: AsyncIterator<string>;
+  /** Rejects (Internal) if the process could not be spawned after all; never resolves. */
+  failed: Promise<never>;
+}
+
+export interface SpawnShimOptions {
+  /** Arguments after main.js: `--dir <dir>` or `--standby`. */
+  args: string[];
+  cwd: string;
+  /** File for the shim's stdout and stderr; unset = /dev/null. */
+  logPath?: string;
+  nodePath?: string;
+}
+
+/**
+ * Spawns a shim process detached (its own session and process group, so the
+ * daemon's death or its terminal's signals do not reach it), stdout and stderr
+ * to `logPath`, and fd 3 a socketpair for the reports (and a standby's
+ * assignment). Shared by startShim and ShimPool.
+ *
+ * Throws Internal when no process could be created.
+ */
+export async function spawnShimProcess(o: SpawnShimOptions): Promise<ShimProcess> {
+  const logFd = o.logPath === undefined ? 'ignore' : openSync(o.logPath, 'a', 0o640);
+  let child: ChildProcess;
+  try {
+    child = spawn(o.nodePath ?? process.execPath, [SHIM_MAIN, ...o.args], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd, 'pipe'],
+      cwd: o.cwd,
+    });
+  } finally {
+    if (typeof logFd === 'number') closeSync(logFd);
+  }
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(internal(`Cannot start the container shim: ${err.message}.`, { cause: err })));
+  });
+  failed.catch(() => undefined);
+  const pipe = child.stdio[3] as Socket | null;
+  if (child.pid === undefined || !pipe) {
+    await failed;
+    throw internal('Cannot start the container shim: no process was created.');
+  }
+  // A standby that dies makes writes to it fail; its reader sees the end.
+  pipe.on('error', () => undefined);
+  return { child, pid: child.pid, pipe, reports: lines(pipe), failed };
+}
+
+/** Creates the state directory and writes `shim.json` for `opts`. Shared by startShim and ShimPool. */
+export async function writeShimConfig(opts: ShimStartOptions): Promise<void> {
   await mkdir(opts.dir, { recursive: true, mode: 0o711 });
   const cfg: ShimConfig = {
     id: opts.id,
@@ -133,29 +203,48 @@ export async function startShim(opts: ShimStartOptions, signal?: AbortSignal): P
     waitAttachMs: opts.attach ? 10_000 : 0,
   };
   await writeJsonAtomic(join(opts.dir, SHIM_FILES.config), cfg);
+}
 
-  const logFd = openSync(join(opts.dir, SHIM_FILES.shimLog), 'a', 0o640);
-  let child;
-  try {
-    child = spawn(opts.nodePath ?? process.execPath, [SHIM_MAIN, '--dir', opts.dir], {
-      detached: true,
-      stdio: ['ignore', logFd, logFd, 'pipe'],
-      cwd: opts.dir,
-    });
-  } finally {
-    closeSync(logFd);
+/** A standby shim ended before taking its assignment: nothing ran, so a fresh shim may take over. */
+class StandbyLost extends Error {}
+
+/**
+ * The second half of startShim, once `shim.json` is written: hands the
+ * container to `standby` (a booted `--standby` shim, see ShimPool) or, without
+ * one or when it turns out to have died, to a freshly spawned shim, and waits
+ * for the start report. Same errors as startShim.
+ */
+export async function launchShim(opts: ShimStartOptions, signal?: AbortSignal, standby?: ShimProcess): Promise<ShimStarted> {
+  if (standby) {
+    try {
+      if (signal?.aborted) {
+        standby.pipe.destroy(); // it exits, having done nothing
+        throw signal.reason;
+      }
+      const assignment: ShimAssignment = { dir: resolve(opts.dir) };
+      standby.pipe.ref();
+      standby.pipe.write(`${JSON.stringify(assignment)}\n`);
+      return await awaitStartReport(standby, opts, signal, true);
+    } catch (err) {
+      if (!(err instanceof StandbyLost)) throw err;
+    }
   }
-  const shimPid = child.pid;
-  const spawned = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(internal(`Cannot start the container shim: ${err.message}.`, { cause: err })));
+  const proc = await spawnShimProcess({
+    args: ['--dir', opts.dir],
+    cwd: opts.dir,
+    logPath: join(opts.dir, SHIM_FILES.shimLog),
+    ...(opts.nodePath ? { nodePath: opts.nodePath } : {}),
   });
-  spawned.catch(() => undefined);
-  const pipe = child.stdio[3] as Socket | null;
-  if (shimPid === undefined || !pipe) {
-    await spawned;
-    throw internal('Cannot start the container shim: no process was created.');
-  }
+  return awaitStartReport(proc, opts, signal, false);
+}
 
+async function awaitStartReport(
+  proc: ShimProcess,
+  opts: ShimStartOptions,
+  signal: AbortSignal | undefined,
+  standby: boolean,
+): Promise<ShimStarted> {
+  const { child, pid: shimPid, pipe } = proc;
   const onAbort = (): void => {
     try {
       process.kill(-shimPid, 'SIGKILL');
@@ -164,13 +253,22 @@ export async function startShim(opts: ShimStartOptions, signal?: AbortSignal): P
     }
     pipe.destroy();
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const next = (): Promise<string | undefined> =>
+    proc.reports.next().then(
+      (r) => (r.done ? undefined : r.value),
+      () => undefined,
+    );
   let attachment: ShimAttachment | undefined;
   try {
     const work = (async (): Promise<ShimStarted> => {
-      for await (const line of lines(pipe)) {
+      let listening = false;
+      for (let line = await next(); line !== undefined; line = await next()) {
         const r = JSON.parse(line) as ShimReport;
+        if ('standby' in r) continue;
         if ('listening' in r) {
+          listening = true;
           if (opts.attach) attachment = await attachShim(opts.dir, opts.attach, signal);
           continue;
         }
@@ -178,12 +276,13 @@ export async function startShim(opts: ShimStartOptions, signal?: AbortSignal): P
         throw new ContainerStartError(`failed to create task for container: ${r.error}: unknown`, r.exitCode);
       }
       signal?.throwIfAborted();
+      // Not listening yet means runc never ran: the shim died before or while taking its assignment.
+      if (standby && !listening) throw new StandbyLost();
       const log = await readFile(join(opts.dir, SHIM_FILES.shimLog), 'utf8').catch(() => '');
       const last = log.trim().split('\n').slice(-3).join(' ').trim();
       throw internal(`The container shim exited before starting the container${last ? `: ${last}` : ''}; see ${join(opts.dir, SHIM_FILES.shimLog)}.`);
     })();
-    const started = await Promise.race([work, spawned]);
-    return started;
+    return await Promise.race([work, proc.failed]);
   } catch (err) {
     attachment?.close();
     if (signal?.aborted) throw signal.reason;
@@ -200,7 +299,7 @@ export async function startShim(opts: ShimStartOptions, signal?: AbortSignal): P
  * streams asked for; the exit frame always arrives (at once when the container
  * has already exited).
  *
- * Throws NotFound-like FailedPrecondition when no shim is listening in `dir`,
+ * Throws FailedPrecondition when no shim is listening in `dir` (not running),
  * and the signal's reason when aborted.
  */
 export async function attachShim(dir: string, req: AttachRequest, signal?: AbortSignal): Promise<ShimAttachment> {
@@ -278,16 +377,29 @@ export async function readExitFile(dir: string): Promise<ExitStatus | undefined>
   return JSON.parse(text) as ExitStatus;
 }
 
-/** Whether the shim recorded in `<dir>/shim.pid` is still running. Never throws. */
+/**
+ * Whether the shim recorded in `<dir>/shim.pid` is still running. Never throws.
+ *
+ * A pid in shim.pid may have been reused by another program since that shim
+ * died, so the process must also prove it is this dir's shim: a shim started
+ * with `--dir` names the dir on its command line; one that began as a standby
+ * (ShimPool) cannot, but it has `--standby` on its command line and made the
+ * dir its working directory before writing shim.pid. An unassigned standby
+ * works in `/`, and an assigned one in its own container's dir, so a reused
+ * pid can only pass as another shim of this very dir.
+ */
 export async function isShimAlive(dir: string): Promise<boolean> {
   try {
     const pid = Number.parseInt((await readFile(join(dir, SHIM_FILES.pid), 'utf8')).trim(), 10);
     if (!(pid > 0)) return false;
-    // A reused pid belongs to some other program: the shim's command line names its dir.
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && cmdline.split('\0').includes(dir);
+    if (state === 'Z') return false;
+    const argv = cmdline.split('\0');
+    if (argv.includes(dir)) return true;
+    // The kernel shows the cwd with symlinks resolved (/var/run is /run on Debian).
+    return argv.includes(STANDBY_ARG) && (await readlink(`/proc/${pid}/cwd`)) === (await realpath(dir));
   } catch {
     return false;
   }

@@ -2,6 +2,14 @@
 // daemon in its own session so that the daemon's death does not touch it.
 //
 //   node packages/engine/dist/shim/main.js --dir <state dir>
+//   node packages/engine/dist/shim/main.js --standby
+//
+// A standby shim (see pool.ts) is started ahead of time so that Node's own
+// boot (50-80 ms) is not on the container's start path: it reports
+// `{"standby":true}` on fd 3, then blocks reading one `ShimAssignment` line
+// from fd 3 (a socketpair: the daemon writes to it too) and carries on as
+// `--dir <assignment.dir>`. End of file instead (the pool was closed, or the
+// daemon died) ends it at once, having touched nothing.
 //
 // It reads `<dir>/shim.json` (a ShimConfig), runs `runc run` in the foreground
 // as its child (runc stays the container's parent and exits with its status),
@@ -16,6 +24,7 @@ import {
   fsyncSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   watch,
@@ -33,9 +42,11 @@ import {
   FrameDecoder,
   FrameType,
   SHIM_FILES,
+  STANDBY_ARG,
   startFailureExitCode,
   type AttachRequest,
   type ExitStatus,
+  type ShimAssignment,
   type ShimConfig,
   type ShimReport,
 } from './protocol.js';
@@ -51,14 +62,71 @@ interface Client {
   req: AttachRequest;
 }
 
-function parseArgs(argv: string[]): string {
+/**
+ * Where the shim's own diagnostics go: stderr, which is `<dir>/shim.log` for a
+ * shim started with `--dir`; a standby shim's stderr was chosen before it had
+ * a directory, so on assignment it opens `<dir>/shim.log` itself.
+ */
+let diagFd = 2;
+function diag(msg: string): void {
+  try {
+    writeSync(diagFd, msg);
+  } catch {
+    // nowhere left to say it
+  }
+}
+
+function parseArgs(argv: string[]): { dir: string } | { standby: true } {
+  if (argv.includes(STANDBY_ARG)) return { standby: true };
   const i = argv.indexOf('--dir');
   const dir = i >= 0 ? argv[i + 1] : undefined;
   if (!dir) {
-    process.stderr.write('usage: shim --dir <state dir> (the directory must hold shim.json)\n');
+    diag(`usage: shim --dir <state dir> | ${STANDBY_ARG} (the directory must hold shim.json)\n`);
     process.exit(2);
   }
-  return dir;
+  return { dir };
+}
+
+/**
+ * Standby: says so on fd 3, then waits for the assignment and returns its
+ * directory; exits when fd 3 closes first. Nothing else runs meanwhile, so a
+ * blocking read(2) is the cheapest wait: no event loop, no timers, no CPU.
+ */
+function awaitAssignment(): string {
+  try {
+    writeSync(REPORT_FD, `${JSON.stringify({ standby: true } satisfies ShimReport)}\n`);
+  } catch {
+    process.exit(0); // the pool is gone already
+  }
+  const chunk = Buffer.allocUnsafe(4096);
+  let line = Buffer.alloc(0);
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(REPORT_FD, chunk, 0, chunk.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINTR') continue;
+      if (code === 'EAGAIN') {
+        // A non-blocking fd 3 (not how the pool makes it): poll gently.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+    }
+    if (n <= 0) process.exit(0);
+    line = Buffer.concat([line, chunk.subarray(0, n)]);
+    const nl = line.indexOf(0x0a);
+    if (nl < 0) {
+      if (line.length > 65536) process.exit(2);
+      continue;
+    }
+    const a = JSON.parse(line.subarray(0, nl).toString('utf8')) as Partial<ShimAssignment>;
+    if (typeof a.dir !== 'string' || !a.dir) {
+      diag('shim: the standby assignment names no directory\n');
+      process.exit(2);
+    }
+    return a.dir;
+  }
 }
 
 function writeFileAtomic(path: string, data: string): void {
@@ -147,13 +215,20 @@ function run(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-async function main(): Promise<void> {
-  const dir = parseArgs(process.argv);
-  const cfg = JSON.parse(readFileSync(join(dir, SHIM_FILES.config), 'utf8')) as ShimConfig;
+async function main(dir: string, standby: boolean): Promise<void> {
   const path = (name: string): string => join(dir, name);
-
   // Detached already; these must not end the container's only parent.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE', 'SIGTERM'] as const) process.on(sig, () => undefined);
+
+  if (standby) {
+    diagFd = openSync(path(SHIM_FILES.shimLog), 'a', 0o640);
+    // The working directory is the daemon's proof that the pid in shim.pid is
+    // this shim (isShimAlive), since a standby's command line cannot name the
+    // dir; so it must be the dir before shim.pid names this process. (A shim
+    // started with --dir has it as its working directory from the start.)
+    process.chdir(dir);
+  }
+  const cfg = JSON.parse(readFileSync(path(SHIM_FILES.config), 'utf8')) as ShimConfig;
 
   writeFileAtomic(path(SHIM_FILES.pid), `${process.pid}\n`);
   rmSync(path(SHIM_FILES.exit), { force: true });
@@ -240,7 +315,7 @@ async function main(): Promise<void> {
   };
 
   const server = createServer(onClient);
-  server.on('error', (err) => process.stderr.write(`shim: attach socket: ${err.message}\n`));
+  server.on('error', (err) => diag(`shim: attach socket: ${err.message}\n`));
   rmSync(path(SHIM_FILES.socket), { force: true });
   await new Promise<void>((resolve) => server.listen(path(SHIM_FILES.socket), resolve));
   report({ listening: true }, false);
@@ -307,7 +382,7 @@ async function main(): Promise<void> {
     try {
       logger?.write(stream, chunk, nowNs());
     } catch (err) {
-      process.stderr.write(`shim: log write failed: ${(err as Error).message}\n`);
+      diag(`shim: log write failed: ${(err as Error).message}\n`);
     }
     broadcast(type, chunk);
   };
@@ -329,9 +404,9 @@ async function main(): Promise<void> {
   });
 
   const { code, signal } = await exited;
+  const exitedAt = formatTimeNs(nowNs());
   await Promise.race([closed, new Promise((r) => setTimeout(r, DRAIN_AFTER_EXIT_MS))]);
   stopWatching();
-  const exitedAt = formatTimeNs(nowNs());
 
   let status: ExitStatus;
   if (checkStarted()) {
@@ -349,7 +424,7 @@ async function main(): Promise<void> {
   try {
     logger?.close();
   } catch (err) {
-    process.stderr.write(`shim: log close failed: ${(err as Error).message}\n`);
+    diag(`shim: log close failed: ${(err as Error).message}\n`);
   }
   writeFileAtomic(path(SHIM_FILES.exit), JSON.stringify(status));
   state.exit = status;
@@ -365,7 +440,9 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`shim: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+const args = parseArgs(process.argv);
+const dir = 'standby' in args ? awaitAssignment() : args.dir;
+main(dir, 'standby' in args).catch((err: unknown) => {
+  diag(`shim: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -47,6 +47,17 @@ export interface ShimConfig {
   waitAttachMs?: number;
 }
 
+/**
+ * The one line the daemon writes on a standby shim's fd 3 to put it to work:
+ * the state directory, whose `shim.json` the daemon has written already.
+ */
+export interface ShimAssignment {
+  dir: string;
+}
+
+/** The argument that starts a shim in standby (it waits on fd 3 for a `ShimAssignment`). */
+export const STANDBY_ARG = '--standby';
+
 /** How a container ended. */
 export interface ExitStatus {
   exitCode: number;
@@ -57,8 +68,12 @@ export interface ExitStatus {
   error?: string;
 }
 
-/** Lines the shim writes on fd 3, in order: `listening`, then one start report. */
+/**
+ * Lines the shim writes on fd 3, in order: `standby` (only when started with
+ * `--standby`, before it has an assignment), `listening`, then one start report.
+ */
 export type ShimReport =
+  | { standby: true }
   | { listening: true }
   | { started: true; pid: number }
   | { started: false; error: string; exitCode: number };

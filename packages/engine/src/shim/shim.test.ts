@@ -238,3 +238,27 @@ test('an OOM kill shows as oomKilled', async (t) => {
   t.true(st.oomKilled);
   t.is(st.exitCode, 137);
 });
+
+test('tty with stdin: an interactive shell runs commands and ends on closeStdin', async (t) => {
+  const { opts } = await setup(t, { args: ['sh'], terminal: true });
+  const started = await startShim(
+    { ...opts, openStdin: true, attach: { stdin: true, stdout: true, stderr: true } },
+    timeout(),
+  );
+  const att = started.attachment!;
+  const res = collect(att);
+  await new Promise((r) => setTimeout(r, 300));
+  att.writeStdin('echo sum $((40+2))\n');
+  await new Promise((r) => setTimeout(r, 300));
+  att.closeStdin();
+  const r = await res;
+  t.regex(r.stdout, /sum 42\r?\n/);
+  t.like(r.exit, { status: { exitCode: 0 } });
+});
+
+test('tty: runc kill KILL shows as exit 137', async (t) => {
+  const { b, opts } = await setup(t, { args: ['sleep', '1000'], terminal: true });
+  await startShim(opts, timeout());
+  await exec('runc', ['--root', b.runtimeRoot, 'kill', b.id, 'KILL']);
+  t.is((await waitShimExit(b.stateDir, timeout())).exitCode, 137);
+});
