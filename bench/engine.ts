@@ -208,6 +208,7 @@ async function main(): Promise<void> {
       await unary((cb) => rpc.Start({ id: res.id }, cb));
       return performance.now() - t0;
     });
+    add(NODE_FLOOR, async () => ok(await timedRun(process.execPath, ['-e', '0'], { signal })).ms);
     add('runc run (bare bundle, true)', async () => {
       const args = await bundle.nextRun();
       return ok(await timedRun('runc', args, { signal })).ms;
@@ -246,6 +247,7 @@ async function main(): Promise<void> {
     const rssAfter = await rssKiB(shoaldPid);
     const shims = await shimRss(shoald.execRoot);
     const dockerRss = dockerd?.pid !== undefined ? await processTreeRss(dockerd.pid) : undefined;
+    const dockerShims = dockerd ? await processesRss((cmdline) => cmdline.includes('containerd-shim') && cmdline.includes(dockerd.dir)) : undefined;
 
     const header = [
       `Engine benchmark: ${opts.runs} runs of each command, interleaved, after ${opts.warmup} warm-up rounds.`,
@@ -265,10 +267,12 @@ async function main(): Promise<void> {
           [`shoald after the runs (${detached.shoal.length} detached containers running)`, mib(rssAfter)],
           [`shoal shims: ${shims.count} running, total`, shims.count ? mib(shims.kib) : '-'],
           ...(dockerRss ? [[`dockerd + containerd after the runs (${detached.docker.length} detached containers)`, mib(dockerRss)] as Cell[]] : []),
+          ...(dockerShims ? [[`docker shims: ${dockerShims.count} running, total`, dockerShims.count ? mib(dockerShims.kib) : '-'] as Cell[]] : []),
         ],
         [false, true],
       ),
     );
+    console.log(LEGEND);
     console.log();
     console.log(renderTargets(cases, rssIdle));
     for (const n of notes) console.log(`note: ${n}`);
@@ -311,6 +315,14 @@ const PAIRS: Record<string, string> = {
 const RUNC = 'runc run (bare bundle, true)';
 const START_RPC = 'Start RPC (daemon: request → started)';
 const CREATE_START_RPC = 'Create+Start RPC (daemon)';
+const NODE_FLOOR = 'node -e 0 (start-up floor of any Node CLI)';
+
+const LEGEND = `
+Start RPC: one gRPC Start of an already created container from a warm client in this process; it returns when the
+  daemon has the container's process started, so it is the daemon's own request → started time (no CLI start-up).
+Create+Start RPC: the same plus the Create before it (what \`run -d\` costs inside the daemon).
+runc run: \`runc run\` of /bin/true on a bare bundle of the same rootfs (create, start, wait, delete): the floor.
+docker commands use --network none, as shoal's default network is none and the throwaway dockerd has no bridge.`;
 
 function renderTimings(cases: readonly BenchCase[], withDocker: boolean): string {
   const byName = new Map(cases.map((c) => [c.series.name, c.series]));
@@ -339,7 +351,7 @@ function order(name: string): number {
   const names = Object.entries(PAIRS).flat();
   const i = names.indexOf(name);
   if (i >= 0) return i;
-  return [START_RPC, CREATE_START_RPC, RUNC].indexOf(name) + names.length;
+  return [START_RPC, CREATE_START_RPC, RUNC, NODE_FLOOR].indexOf(name) + names.length;
 }
 
 function renderTargets(cases: readonly BenchCase[], rssIdle: number | undefined): string {
@@ -372,6 +384,22 @@ async function shimRss(execRoot: string): Promise<{ count: number; kib: number }
   for (const id of await readdir(dir).catch(() => [] as string[])) {
     const pid = Number((await readFile(join(dir, id, 'shim.pid'), 'utf8').catch(() => '')).trim());
     const rss = pid > 0 ? await rssKiB(pid) : undefined;
+    if (rss === undefined) continue;
+    count += 1;
+    kib += rss;
+  }
+  return { count, kib };
+}
+
+/** Count and total RSS of the processes whose NUL-separated command line passes `match`. */
+async function processesRss(match: (cmdline: string) => boolean): Promise<{ count: number; kib: number }> {
+  let count = 0;
+  let kib = 0;
+  for (const p of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(p)) continue;
+    const cmdline = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
+    if (!match(cmdline)) continue;
+    const rss = await rssKiB(Number(p));
     if (rss === undefined) continue;
     count += 1;
     kib += rss;

@@ -14,8 +14,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # System packages (runc: the OCI runtime; iptables/iproute2: networks;
-# busybox-static: the base image; tini: --init; procps: top; attr: xattrs).
-APT_PKGS=(runc iptables iproute2 busybox-static tini procps attr zstd)
+# busybox-static: the base image; tini: --init; procps: top; attr: xattrs;
+# docker.io: Docker 20.10 for the archive compatibility tests and benchmarks,
+# never started as a service).
+APT_PKGS=(runc iptables iproute2 busybox-static tini procps attr zstd docker.io)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

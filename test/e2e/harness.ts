@@ -13,7 +13,8 @@ import { connect } from 'node:net';
 
 const execFileP = promisify(execFile);
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+// Compiled to test/dist/e2e/harness.js: the repository is three levels up.
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHOAL_BIN = join(REPO, 'bin/shoal');
 export const SHOALD_MAIN = join(REPO, 'packages/daemon/dist/main.js');
 export const BUSYBOX_TAR = join(REPO, 'build/images/busybox.tar');

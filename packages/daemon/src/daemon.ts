@@ -60,7 +60,6 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info('shutting down; containers keep running', { signal: sig });
-      engine.close();
       const force = setTimeout(() => server.forceShutdown(), 5000);
       force.unref();
       server.tryShutdown(() => {
@@ -71,6 +70,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  await engine.close().catch((err: unknown) => log.warn('closing the engine failed', { error: errorMessage(err) }));
   await rm(o.socket, { force: true }).catch(() => undefined);
   await removePid().catch(() => undefined);
   await releaseLock().catch((err: unknown) => log.warn('releasing lock failed', { error: errorMessage(err) }));

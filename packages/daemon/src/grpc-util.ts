@@ -1,4 +1,5 @@
 import type { sendUnaryData, ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type { Readable } from 'node:stream';
 import { toServiceError, type Logger } from '@shoal/api';
 
 /** Wraps an async unary handler: the result or a converted ShoalError goes to the callback. */
@@ -54,7 +55,7 @@ export function clientStream<Req, Res>(
   return (call, cb) => {
     const ctl = new AbortController();
     call.on('cancelled', () => ctl.abort(new Error('the client went away')));
-    fn(call as AsyncIterable<Req>, ctl.signal).then(
+    fn(requests<Req>(call), ctl.signal).then(
       (res) => cb(null, res),
       (err: unknown) => {
         log.debug('request failed', { method: name, error: String(err) });
@@ -75,7 +76,7 @@ export function bidiStream<Req, Res>(
     call.on('cancelled', () => ctl.abort(new Error('the client went away')));
     void (async () => {
       try {
-        for await (const item of fn(call as AsyncIterable<Req>, ctl.signal)) {
+        for await (const item of fn(requests<Req>(call), ctl.signal)) {
           if (ctl.signal.aborted) break;
           if (!call.write(item)) await waitDrain(call, ctl.signal);
         }
@@ -106,4 +107,13 @@ export async function headerAndRest<Req>(input: AsyncIterable<Req>): Promise<{ f
   const it = input[Symbol.asyncIterator]();
   const first = await it.next();
   return { first: first.done ? undefined : first.value, rest: it };
+}
+
+/**
+ * The requests of a client or bidi stream. Node's default async iterator
+ * destroys the stream when the client half-closes, which would also end our
+ * half: responses and the final status could no longer be sent.
+ */
+function requests<Req>(call: Readable): AsyncIterable<Req> {
+  return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Req>;
 }

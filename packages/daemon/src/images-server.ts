@@ -71,6 +71,7 @@ export function imagesServer(images: ImageService, log: Logger): ImagesHandlers 
   };
 
   async function* load(input: AsyncIterable<DataChunk__Output>, signal: AbortSignal): AsyncGenerator<Progress> {
+    // grpc-util hands us a request iterator that does not destroy the call on half-close.
     const it = input[Symbol.asyncIterator]();
     const queue: Progress[] = [];
     let wake: (() => void) | undefined;

@@ -30,7 +30,8 @@ export interface Engine {
   info(o: { dataRoot: string; execRoot: string; cgroupParent: string }): Promise<Record<string, unknown>>;
   diskUsage(): Promise<DiskUsageEntry[]>;
   systemPrune(o: { all: boolean }): Promise<SystemPruneResponse>;
-  close(): void;
+  /** Stops watching containers (they keep running) and releases standby shims. */
+  close(): Promise<void>;
 }
 
 /**
@@ -157,8 +158,9 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
         space_reclaimed: String(pc.reclaimed + Number(pi.spaceReclaimed)),
       };
     },
-    close() {
+    async close() {
       c.close();
+      await runtime.close();
     },
   };
 }

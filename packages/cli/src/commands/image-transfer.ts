@@ -83,7 +83,7 @@ export const load: Handler = async (ctx, _args, opts) => {
   const tty = ctx.io.stdout.isTTY === true;
   try {
     for await (const p of call as AsyncIterable<Progress__Output>) {
-      if (p.status.startsWith('Loaded image')) ctx.out(`${p.status}: ${p.id}\n`);
+      if (p.status.startsWith("Loaded image")) ctx.out(p.id ? `${p.status}: ${p.id}\n` : `${p.status}\n`);
       else if (!quiet && tty) {
         const amount = Number(p.total) > 0 ? ` ${humanSize(Number(p.current))}/${humanSize(Number(p.total))}` : '';
         ctx.out(`\r${p.status} ${p.id}${amount}\x1b[K`);

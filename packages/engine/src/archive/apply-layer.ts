@@ -33,6 +33,9 @@ type PaxHeaders = tar.Header & { pax?: Record<string, string> | null };
  * xattr on its directory. The layer is unpacked into a temporary sibling of
  * `dest` and renamed onto it only when every entry applied, so a rejected
  * layer leaves nothing behind. `dest` must be absent or an empty directory.
+ * Symlinks are followed (inside the root only) among the layer's own entries;
+ * a lower layer's symlink is not seen, so `lib/x` over a lower `lib -> usr/lib`
+ * lands in a new upper `lib/` directory (well-formed layers never do this).
  *
  * @throws InvalidArgument naming the entry for absolute paths, "..", paths
  *   through symlinks that leave the root, hardlinks to outside the layer, or a

@@ -13,7 +13,8 @@ import { parseSecurityOpts } from '../runtime/security-opts.js';
 import { buildSpec, type SpecInput } from '../runtime/spec.js';
 import { resolveUser } from '../runtime/user.js';
 import { Runc } from '../runtime/runc.js';
-import { attachShim, isShimAlive, readExitFile, startShim, waitShimExit, type ShimAttachment } from '../shim/client.js';
+import { attachShim, isShimAlive, readExitFile, waitShimExit, type ShimAttachment } from '../shim/client.js';
+import { ShimPool } from '../shim/pool.js';
 import type { ExecOptions, ExecProcess, ExitInfo, ProcessStats, RuntimePort, StdinHandle } from './ports.js';
 import type { ContainerRecord } from './record.js';
 import { parseLogSize } from '../logs/log-config.js';
@@ -36,8 +37,17 @@ export class RuncRuntime implements RuntimePort {
   /** Attachments opened at start (foreground run), handed to the first attach call. */
   private readonly pendingAttach = new Map<string, ShimAttachment>();
 
+  /** Standby shims booted ahead of time: Node's start-up is off the container start path. */
+  private readonly shims: ShimPool;
+
   constructor(private readonly o: RuncRuntimeOptions) {
     this.runc = new Runc({ root: o.runcRoot, binary: o.runtime, logger: o.logger });
+    this.shims = new ShimPool({ size: 1, logPath: join(o.execRoot, 'shim-standby.log') });
+  }
+
+  /** Lets the standby shims go; running containers and their shims are untouched. */
+  async close(): Promise<void> {
+    await this.shims.close();
   }
 
   dir(c: ContainerRecord): string {
@@ -90,7 +100,7 @@ export class RuncRuntime implements RuntimePort {
     const paths = cgroupPaths(this.cgroupsPath(c));
     const memDir = paths.unified ?? paths.v1.memory;
     const logCfg = c.spec.log_config;
-    const started = await startShim(
+    const started = await this.shims.start(
       {
         dir,
         id: c.id,

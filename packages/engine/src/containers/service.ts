@@ -328,7 +328,9 @@ export class ContainerService {
       async (exit) => {
         if (this.watchers.get(rec.id) === ctl) this.watchers.delete(rec.id);
         if (signal.aborted) return;
-        await this.lock.run(rec.id, () => this.onExit(rec, exit, false));
+        // Not under the container's lock: stop/restart/remove hold it while
+        // they wait for exactly this exit to be recorded.
+        await this.onExit(rec, exit, false);
       },
       (err: unknown) => {
         if (signal.aborted) return;

@@ -5,7 +5,7 @@ import { dirname, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { familiarReference, formatReference, invalidArgument, parseReference } from '@shoal/api';
+import { familiarName, familiarReference, formatReference, invalidArgument, parseReference, referenceName } from '@shoal/api';
 import { decompress, type ByteSource } from '../archive/decompress.js';
 import { entryParts } from '../archive/safe-path.js';
 import { chainIds } from '../snapshots/chain-id.js';
@@ -95,7 +95,7 @@ export async function saveImages(svc: ImageService, refs: string[], signal?: Abo
       manifest.push({ Config: `${hex(rec.id)}.json`, RepoTags: tags.length > 0 ? tags : null, Layers: layerPaths });
       for (const t of tags) {
         const p = parseReference(t);
-        const name = familiarReference(formatReference({ domain: p.domain, path: p.path })).replace(/:latest$/, '');
+        const name = familiarName(referenceName(p));
         repositories[name] = { ...repositories[name], [p.tag ?? 'latest']: parentV1 ?? '' };
       }
       svc.emit('save', rec.id);

@@ -21,7 +21,7 @@ import {
 import { applyLayer } from '../archive/apply-layer.js';
 import { diffDirectory, tarChanges, tarDirectory, type Change } from '../archive/changes.js';
 import { decompress, detectCompression, type ByteSource } from '../archive/decompress.js';
-import { ContentStore } from '../content/content-store.js';
+import { ContentStore, type BlobInfo } from '../content/content-store.js';
 import { sha256 } from '../content/digest.js';
 import { chainIds } from '../snapshots/chain-id.js';
 import { mountAt, unmount, type Mount } from '../snapshots/mount.js';
@@ -200,6 +200,11 @@ export class ImageService {
   private readonly leases = new Map<string, number>();
   private lock: Promise<unknown> = Promise.resolve();
   private readonly ownSnapshotter: boolean;
+  /**
+   * Blob writes in flight: their digest is unknown until they finish, so no
+   * lease can cover them; gc leaves unreferenced blobs alone meanwhile.
+   */
+  private ingesting = 0;
 
   constructor(options: ImageServiceOptions) {
     this.root = options.root;
@@ -233,6 +238,18 @@ export class ImageService {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /** Runs a blob write that gc must not race, and leases its digest (via `hold`) before gc may run again. */
+  private async ingest(put: () => Promise<BlobInfo>, hold: (digest: string) => void): Promise<BlobInfo> {
+    this.ingesting++;
+    try {
+      const blob = await put();
+      hold(blob.digest);
+      return blob;
+    } finally {
+      this.ingesting--;
+    }
   }
 
   private lease(keys: string[]): () => void {
@@ -362,10 +379,11 @@ export class ImageService {
         const chain = chainIds([...layers.map((l) => l.diffId), want]).at(-1) as string;
         leaseMore(chain);
         let blob = layer.digest !== undefined && (await this.content.has(layer.digest)) ? await this.content.info(layer.digest) : undefined;
-        if (!blob) {
-          blob = await this.content.put(await layer.open(), { digest: layer.digest, size: layer.size }, signal);
+        if (blob) leaseMore(blob.digest);
+        else {
+          const { digest, size } = layer;
+          blob = await this.ingest(async () => this.content.put(await layer.open(), { digest, size }, signal), leaseMore);
         }
-        leaseMore(blob.digest);
         onProgress?.({ id: shortId(want), status: 'Loading layer', current: 0, total: blob.size });
         const unpacked = await this.unpack(blob.digest, parentChain, chain, want, signal);
         if (unpacked.diffId !== want) {
@@ -383,15 +401,14 @@ export class ImageService {
         });
         parentChain = chain;
       }
-      await this.content.putBytes(input.configBytes, { digest: id });
+      await this.ingest(() => this.content.putBytes(input.configBytes, { digest: id }), () => undefined);
       const manifest: Manifest = {
         schemaVersion: 2,
         mediaType: MEDIA_TYPE.ociManifest,
         config: { mediaType: MEDIA_TYPE.ociConfig, digest: id, size: input.configBytes.length },
         layers: layers.map((l): Descriptor => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
       };
-      const manifestBlob = await this.content.putBytes(Buffer.from(JSON.stringify(manifest)));
-      leaseMore(manifestBlob.digest);
+      const manifestBlob = await this.ingest(() => this.content.putBytes(Buffer.from(JSON.stringify(manifest))), leaseMore);
       return await this.locked(async () => {
         const again = this.store.get(id);
         if (again) return again;
@@ -476,8 +493,11 @@ export class ImageService {
   async import(src: ByteSource, options: ImportOptions = {}, signal?: AbortSignal): Promise<string> {
     const target = options.ref ? this.tagReference(options.ref) : undefined;
     const containerConfig = applyConfigChanges({}, options.changes ?? []);
-    const blob = await this.content.put(src, {}, signal);
-    const release = this.lease([blob.digest]);
+    let release = (): void => undefined;
+    const blob = await this.ingest(
+      () => this.content.put(src, {}, signal),
+      (d) => (release = this.lease([d])),
+    );
     try {
       const diffId = await this.diffIdOf(blob.digest, signal);
       const created = new Date().toISOString();
@@ -842,7 +862,7 @@ export class ImageService {
         for (let p = s.parent; p !== undefined; p = byName.get(p)?.parent) keep.add(p);
       }
       const result: GcResult = { blobs: [], snapshots: [], bytesReclaimed: 0 };
-      for (const blob of await this.content.list()) {
+      for (const blob of this.ingesting > 0 ? [] : await this.content.list()) {
         if (keep.has(blob.digest)) continue;
         await this.content.delete(blob.digest);
         result.blobs.push(blob.digest);
@@ -909,8 +929,11 @@ export class ImageService {
     const containerConfig = applyConfigChanges(options.config ?? baseConfig.config ?? {}, options.changes ?? []);
     const key = options.snapshotKey;
     const layerTar = tarChanges(this.snapshotter.lowerDirs(key), this.snapshotter.upperDir(key), signal);
-    const blob = await this.content.put(layerTar, {}, signal);
-    const release = this.lease([blob.digest]);
+    let release = (): void => undefined;
+    const blob = await this.ingest(
+      () => this.content.put(layerTar, {}, signal),
+      (d) => (release = this.lease([d])),
+    );
     try {
       const created = new Date().toISOString();
       const history = [...(baseConfig.history ?? [])];

@@ -129,12 +129,13 @@ function awaitAssignment(): string {
   }
 }
 
-function writeFileAtomic(path: string, data: string): void {
+/** Writes via a temp file and rename, so readers never see half a file; `durable` also fsyncs first. */
+function writeFileAtomic(path: string, data: string, durable: boolean): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w', 0o644);
   try {
     writeFileSync(fd, data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -230,7 +231,9 @@ async function main(dir: string, standby: boolean): Promise<void> {
   }
   const cfg = JSON.parse(readFileSync(path(SHIM_FILES.config), 'utf8')) as ShimConfig;
 
-  writeFileAtomic(path(SHIM_FILES.pid), `${process.pid}\n`);
+  // No fsync: it is on the start path (milliseconds on a busy disk), and after
+  // a host crash no shim is left for the pid to name anyway.
+  writeFileAtomic(path(SHIM_FILES.pid), `${process.pid}\n`, false);
   rmSync(path(SHIM_FILES.exit), { force: true });
   rmSync(path(SHIM_FILES.initPid), { force: true });
 
@@ -426,9 +429,11 @@ async function main(dir: string, standby: boolean): Promise<void> {
   } catch (err) {
     diag(`shim: log close failed: ${(err as Error).message}\n`);
   }
-  writeFileAtomic(path(SHIM_FILES.exit), JSON.stringify(status));
-  state.exit = status;
+  writeFileAtomic(path(SHIM_FILES.exit), JSON.stringify(status), true);
   if (keep && !spawnError) await run(cfg.runtime, ['--root', cfg.runtimeRoot, 'delete', '--force', cfg.id]);
+  // Only now may waiters learn of the exit: a daemon that restarts the
+  // container under the same id must not race this `runc delete`.
+  state.exit = status;
 
   const gone = [...clients].map((c) => new Promise<void>((resolve) => {
     c.sock.once('close', () => resolve());

@@ -40,7 +40,8 @@ const CLOSE_GRACE_MS = 2_000;
  * does) and boots a replacement in the background afterwards.
  *
  * Booting begins in the constructor. Standby shims are children of this
- * process in their own sessions; they never keep its event loop alive.
+ * process in their own sessions; once booted they do not keep its event loop
+ * alive.
  */
 export class ShimPool {
   private readonly size: number;
@@ -68,7 +69,8 @@ export class ShimPool {
 
   /**
    * Starts a shim for one container and waits until the container process has
-   * started, exactly as `startShim(opts, signal)`.
+   * started, exactly as `startShim(opts, signal)`. (`opts.nodePath` matters
+   * only when no standby was ready; standbys run the pool's `nodePath`.)
    *
    * Throws `ContainerStartError` (FailedPrecondition, with `exitCode`) when the
    * container could not start, Internal when the shim itself failed, and the
@@ -162,8 +164,6 @@ export class ShimPool {
       return;
     }
     this.unassigned.add(proc);
-    proc.child.unref();
-    proc.pipe.unref();
     const timer = setTimeout(() => kill(proc), this.bootTimeoutMs);
     timer.unref();
     const first = await Promise.race([proc.reports.next(), proc.failed]).catch(() => undefined);
@@ -178,6 +178,9 @@ export class ShimPool {
       return;
     }
     this.failures = 0;
+    // Booting kept this process alive (a boot ends); waiting must not.
+    proc.child.unref();
+    proc.pipe.unref();
     this.ready.push(proc);
     // Killed while waiting (by hand, OOM killer): drop it and boot another.
     proc.child.once('exit', () => {

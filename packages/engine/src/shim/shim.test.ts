@@ -1,8 +1,6 @@
 // The shim against real runc (needs root). Each test runs its own container.
-import test, { type ExecutionContext } from 'ava';
-import { execFile, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import test from 'ava';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { errorCode } from '@shoal/api';
@@ -13,52 +11,10 @@ import {
   readExitFile,
   startShim,
   waitShimExit,
-  type AttachFrame,
-  type ShimAttachment,
-  type ShimStartOptions,
 } from './client.js';
-import { makeTestBundle, type TestBundle, type TestBundleOptions } from './test-bundle.js';
+import { collect, readJsonLog, runDaemonThenKill, setupShimTest as setup } from './test-bundle.js';
 
 const exec = promisify(execFile);
-
-async function setup(
-  t: ExecutionContext,
-  bundleOpts: TestBundleOptions,
-): Promise<{ b: TestBundle; opts: ShimStartOptions; logPath: string }> {
-  const b = await makeTestBundle(bundleOpts);
-  t.teardown(() => b.cleanup());
-  const logPath = join(b.root, `${b.id}-json.log`);
-  const opts: ShimStartOptions = {
-    dir: b.stateDir,
-    id: b.id,
-    bundle: b.bundle,
-    runtimeRoot: b.runtimeRoot,
-    tty: bundleOpts.terminal ?? false,
-    log: { driver: 'json-file', path: logPath },
-    oomCgroupDirs: [b.memoryCgroupDir],
-  };
-  return { b, opts, logPath };
-}
-
-async function readJsonLog(path: string): Promise<{ log: string; stream: string; time: string }[]> {
-  const text = await readFile(path, 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
-}
-
-async function collect(att: ShimAttachment): Promise<{ stdout: string; stderr: string; exit?: AttachFrame }> {
-  let stdout = '';
-  let stderr = '';
-  let exit: AttachFrame | undefined;
-  for await (const f of att) {
-    if (f.type === 'stdout') stdout += f.data.toString();
-    else if (f.type === 'stderr') stderr += f.data.toString();
-    else exit = f;
-  }
-  return { stdout, stderr, exit };
-}
 
 const timeout = (ms = 20_000): AbortSignal => AbortSignal.timeout(ms);
 
@@ -120,22 +76,10 @@ test('the container keeps running after the daemon side dies', async (t) => {
   const { b, opts } = await setup(t, { args: ['sleep', '1000'] });
   const clientJs = fileURLToPath(new URL('./client.js', import.meta.url));
   // A separate "daemon" process starts the shim and is then killed with SIGKILL.
-  const script = `import { startShim } from ${JSON.stringify(clientJs)};
+  const started = (await runDaemonThenKill(`import { startShim } from ${JSON.stringify(clientJs)};
 const r = await startShim(${JSON.stringify(opts)});
 process.stdout.write(JSON.stringify(r) + '\\n');
-setInterval(() => {}, 1000);`;
-  const daemon = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    daemon.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('\n')) resolve(out);
-    });
-    daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
-  });
-  const started = JSON.parse(line) as { pid: number; shimPid: number };
-  daemon.kill('SIGKILL');
-  await new Promise((r) => daemon.once('exit', r));
+setInterval(() => {}, 1000);`)) as { pid: number; shimPid: number };
   await new Promise((r) => setTimeout(r, 300));
   t.true(await isShimAlive(b.stateDir));
   const state = JSON.parse((await exec('runc', ['--root', b.runtimeRoot, 'state', b.id])).stdout) as { status: string; pid: number };

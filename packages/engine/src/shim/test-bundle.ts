@@ -1,10 +1,12 @@
 // Test support: a throwaway OCI bundle of the busybox rootfs, run by real runc.
-import { execFile } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import type { AttachFrame, ShimAttachment, ShimStartOptions } from './client.js';
 
 const exec = promisify(execFile);
 
@@ -89,4 +91,67 @@ export async function makeTestBundle(opts: TestBundleOptions): Promise<TestBundl
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** A test bundle, removed when the test ends, with the start options a daemon would pass for it. */
+export async function setupShimTest(
+  t: ExecutionContext,
+  bundleOpts: TestBundleOptions,
+): Promise<{ b: TestBundle; opts: ShimStartOptions; logPath: string }> {
+  const b = await makeTestBundle(bundleOpts);
+  t.teardown(() => b.cleanup());
+  const logPath = join(b.root, `${b.id}-json.log`);
+  const opts: ShimStartOptions = {
+    dir: b.stateDir,
+    id: b.id,
+    bundle: b.bundle,
+    runtimeRoot: b.runtimeRoot,
+    tty: bundleOpts.terminal ?? false,
+    log: { driver: 'json-file', path: logPath },
+    oomCgroupDirs: [b.memoryCgroupDir],
+  };
+  return { b, opts, logPath };
+}
+
+/** The entries of a json-file log. */
+export async function readJsonLog(path: string): Promise<{ log: string; stream: string; time: string }[]> {
+  const text = await readFile(path, 'utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+}
+
+/** Everything an attachment delivers until it ends. */
+export async function collect(att: ShimAttachment): Promise<{ stdout: string; stderr: string; exit?: AttachFrame }> {
+  let stdout = '';
+  let stderr = '';
+  let exit: AttachFrame | undefined;
+  for await (const f of att) {
+    if (f.type === 'stdout') stdout += f.data.toString();
+    else if (f.type === 'stderr') stderr += f.data.toString();
+    else exit = f;
+  }
+  return { stdout, stderr, exit };
+}
+
+/**
+ * Runs `script` (an ES module) in a separate node process standing in for the
+ * daemon, waits for the first line it prints, kills it with SIGKILL, and
+ * returns that line parsed as JSON.
+ */
+export async function runDaemonThenKill(script: string): Promise<unknown> {
+  const daemon = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => daemon.once('exit', r));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    daemon.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(out);
+    });
+    daemon.once('exit', (code) => reject(new Error(`the stand-in daemon exited with ${code} before printing a line`)));
+  });
+  daemon.kill('SIGKILL');
+  await exited;
+  return JSON.parse(line);
 }
