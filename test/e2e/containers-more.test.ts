@@ -40,11 +40,11 @@ test('--env-file, --stop-signal and --stop-timeout are honoured', async (t) => {
 
 test('logs -f follows until the container exits; --since filters by time', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 'f', 'busybox', 'sh', '-c', 'echo one; sleep 1; echo two']);
-  const followed = await d.ok(['logs', '-f', 'f'], { timeoutMs: 20_000 });
+  await d.ok(['run', '-d', '--name', 'ff', 'busybox', 'sh', '-c', 'echo one; sleep 1; echo two']);
+  const followed = await d.ok(['logs', '-f', 'ff'], { timeoutMs: 20_000 });
   t.is(followed, 'one\ntwo\n');
   const future = new Date(Date.now() + 60_000).toISOString();
-  t.is(await d.ok(['logs', '--since', future, 'f']), '');
+  t.is(await d.ok(['logs', '--since', future, 'ff']), '');
 });
 
 test('json-file logs rotate at max-size and keep at most max-file files', async (t) => {
@@ -60,44 +60,44 @@ test('json-file logs rotate at max-size and keep at most max-file files', async 
 
 test('update changes limits of a running container live', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 'u', '--memory', '64m', 'busybox', 'sleep', '1000']);
-  await d.ok(['update', '--memory', '128m', '--memory-swap', '256m', '--pids-limit', '50', 'u']);
-  const mem = await d.ok(['exec', 'u', 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
+  await d.ok(['run', '-d', '--name', 'uu', '--memory', '64m', 'busybox', 'sleep', '1000']);
+  await d.ok(['update', '--memory', '128m', '--memory-swap', '256m', '--pids-limit', '50', 'uu']);
+  const mem = await d.ok(['exec', 'uu', 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
   t.is(mem.trim(), String(128 * 1024 * 1024));
-  t.is((await d.ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}', 'u'])).trim(), `${128 * 1024 * 1024} 50`);
-  const bad = await d.cli(['update', '--memory', '1k', 'u']);
+  t.is((await d.ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}', 'uu'])).trim(), `${128 * 1024 * 1024} 50`);
+  const bad = await d.cli(['update', '--memory', '1k', 'uu']);
   t.not(bad.code, 0);
   t.regex(bad.stderr, /Minimum memory limit/);
 });
 
 test('stats --no-stream reports memory, pids and cpu of running containers', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 's', '--memory', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
-  const out = await d.ok(['stats', '--no-stream', 's']);
+  await d.ok(['run', '-d', '--name', 'ss', '--memory', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
+  const out = await d.ok(['stats', '--no-stream', 'ss']);
   t.regex(out, /CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS/);
   t.regex(out, /\s64MiB\s/);
   const cpu = Number(/(\d+\.\d+)%/.exec(out)?.[1]);
   t.true(cpu > 10, out);
-  const json = await d.ok(['stats', '--no-stream', '--format', '{{.PIDs}}', 's']);
+  const json = await d.ok(['stats', '--no-stream', '--format', '{{.PIDs}}', 'ss']);
   t.is(json.trim(), '1');
 });
 
 test('attach sees the output of a running container; start -a runs to completion with output', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 'a', 'busybox', 'sh', '-c', 'sleep 1; echo late; exit 3']);
-  const r = await d.cli(['attach', 'a'], { timeoutMs: 20_000 });
+  await d.ok(['run', '-d', '--name', 'aa', 'busybox', 'sh', '-c', 'sleep 1; echo late; exit 3']);
+  const r = await d.cli(['attach', 'aa'], { timeoutMs: 20_000 });
   t.is(r.stdout, 'late\n');
   t.is(r.code, 3);
-  await d.ok(['create', '--name', 'b', 'busybox', 'echo', 'from-start']);
-  t.is(await d.ok(['start', '-a', 'b']), 'from-start\n');
+  await d.ok(['create', '--name', 'bb', 'busybox', 'echo', 'from-start']);
+  t.is(await d.ok(['start', '-a', 'bb']), 'from-start\n');
 });
 
 test('restart restarts; ps -n and -s; restart policy always comes back after kill of the process', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 'r', 'busybox', 'sleep', '1000']);
-  const pid1 = (await d.ok(['inspect', '-f', '{{.State.Pid}}', 'r'])).trim();
-  await d.ok(['restart', '-t', '1', 'r']);
-  const pid2 = (await d.ok(['inspect', '-f', '{{.State.Pid}} {{.State.Status}}', 'r'])).trim();
+  await d.ok(['run', '-d', '--name', 'rr', 'busybox', 'sleep', '1000']);
+  const pid1 = (await d.ok(['inspect', '-f', '{{.State.Pid}}', 'rr'])).trim();
+  await d.ok(['restart', '-t', '1', 'rr']);
+  const pid2 = (await d.ok(['inspect', '-f', '{{.State.Pid}} {{.State.Status}}', 'rr'])).trim();
   t.not(pid2.split(' ')[0], pid1);
   t.is(pid2.split(' ')[1], 'running');
   await d.ok(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox', 'sleep', '1000']);

@@ -125,7 +125,15 @@ export class Daemon {
 export async function withDaemon(t: Teardown, o: { busybox?: boolean } = {}): Promise<Daemon> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-'));
   const d = new Daemon(dir);
-  t.teardown(() => d.destroy());
+  // SHOAL_E2E_KEEP=1 leaves a failed test's daemon directory for a post-mortem (after stopping everything).
+  t.teardown(async () => {
+    if (process.env.SHOAL_E2E_KEEP === '1') {
+      await d.stop().catch(() => undefined);
+      process.stderr.write(`kept ${dir}\n`);
+      return;
+    }
+    await d.destroy();
+  });
   await d.start();
   if (o.busybox !== false) await d.ok(['import', '--change', 'CMD ["sh"]', BUSYBOX_TAR, 'busybox:latest']);
   return d;

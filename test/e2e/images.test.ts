@@ -56,7 +56,7 @@ test('commit makes an image from a container; export streams its filesystem', as
 
 test('a bad reference is refused with the part that is wrong', async (t) => {
   const d = await withDaemon(t);
-  const r = await d.cli(['tag', 'busybox', 'UPPER/case']);
+  const r = await d.cli(['tag', 'busybox', 'myrepo/Upper:1']);
   t.not(r.code, 0);
   t.regex(r.stderr, /must be lowercase/);
 });

@@ -278,6 +278,7 @@ export class ContainerIO {
     let ready!: () => void;
     let fail!: (e: unknown) => void;
     const started = new Promise<void>((res, rej) => ((ready = res), (fail = rej)));
+    let streaming = false;
     void this.containers
       .withRootfs(ref, async (rootfs) => {
         const target = await secureJoin(rootfs, path);
@@ -287,15 +288,20 @@ export class ContainerIO {
         const child = spawn('tar', ['--numeric-owner', '-C', path.endsWith('/.') ? target : dirname(target), '-cf', '-', name], { signal, stdio: ['ignore', 'pipe', 'pipe'] });
         let err = '';
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        // An abort (the client went away) kills tar and is reported here, not thrown.
+        child.on('error', (e) => out.destroy(e));
         child.stdout.pipe(out);
+        streaming = true;
         ready();
         await new Promise<void>((res, rej) =>
-          child.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar failed: ${err.trim()}`)))),
+          child.on('close', (code) => (code === 0 || signal.aborted ? res() : rej(new Error(`tar failed: ${err.trim()}`)))),
         );
       })
       .catch((e: unknown) => {
-        fail(e);
-        out.destroy(e instanceof Error ? e : new Error(errorMessage(e)));
+        // Before the tar started, the caller gets the error from `started`;
+        // after, from the stream it is reading (which has its listeners then).
+        if (!streaming) fail(e);
+        else out.destroy(e instanceof Error ? e : new Error(errorMessage(e)));
       });
     await started;
     return out;

@@ -96,6 +96,9 @@ export class RuncRuntime implements RuntimePort {
     };
     const spec = buildSpec(input);
     const dir = this.dir(c);
+    // A previous run's shim files (its exit.json above all) must not be
+    // mistaken for this run's.
+    await this.removeShimState(c);
     await writeFile(join(dir, 'config.json'), ociJson(spec));
     const paths = cgroupPaths(this.cgroupsPath(c));
     const memDir = paths.unified ?? paths.v1.memory;
@@ -214,6 +217,10 @@ export class RuncRuntime implements RuntimePort {
     await removeCgroup(this.cgroupsPath(c)).catch((err: unknown) =>
       this.o.logger.debug('removing cgroup failed', { 'container.id': c.id, error: errorMessage(err) }),
     );
+    await this.removeShimState(c);
+  }
+
+  private async removeShimState(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c);
     for (const f of ['shim.json', 'shim.pid', 'init.pid', 'runc.log', 'shim.sock', 'exit.json', 'config.json']) {
       await rm(join(dir, f), { force: true });

@@ -346,7 +346,26 @@ export async function attachShim(dir: string, req: AttachRequest, signal?: Abort
 function connectShim(dir: string, signal?: AbortSignal): Promise<Socket> {
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const sock = connect({ path: join(dir, SHIM_FILES.socket) });
+    // Reach the socket through an open handle on its directory: the absolute
+    // path may be longer than sun_path's 108 bytes (deep exec roots, 64-hex ids).
+    let dirFd: number | undefined;
+    try {
+      dirFd = openSync(dir, 'r');
+    } catch (err) {
+      reject(failedPrecondition(`No container shim is listening in ${dir} (${(err as Error).message}); the container is not running.`, { cause: err }));
+      return;
+    }
+    const fd = dirFd;
+    let dirClosed = false;
+    const closeDir = (): void => {
+      if (dirClosed) return;
+      dirClosed = true;
+      closeSync(fd);
+    };
+    const sock = connect({ path: `/proc/self/fd/${fd}/${SHIM_FILES.socket}` });
+    sock.once('connect', closeDir);
+    sock.once('error', closeDir);
+    sock.once('close', closeDir);
     const onAbort = (): void => {
       sock.destroy();
       reject(signal?.reason as Error);

@@ -320,7 +320,9 @@ async function main(dir: string, standby: boolean): Promise<void> {
   const server = createServer(onClient);
   server.on('error', (err) => diag(`shim: attach socket: ${err.message}\n`));
   rmSync(path(SHIM_FILES.socket), { force: true });
-  await new Promise<void>((resolve) => server.listen(path(SHIM_FILES.socket), resolve));
+  // Relative to the working directory (the state dir): an absolute path can
+  // exceed the 108 bytes of sun_path, which would silently truncate it.
+  await new Promise<void>((resolve) => server.listen(SHIM_FILES.socket, resolve));
   report({ listening: true }, false);
 
   if (cfg.waitAttachMs && cfg.waitAttachMs > 0) {
