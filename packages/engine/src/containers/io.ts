@@ -22,6 +22,7 @@ import { resolveUser } from '../runtime/user.js';
 import { secureJoin } from '../runtime/secure-join.js';
 import { extractInto } from '../archive/apply-layer.js';
 import { readLogs } from '../logs/json-file-reader.js';
+import { formatTimeNs } from '../logs/log-config.js';
 import type { ImagePort } from './ports.js';
 import type { ContainerRecord } from './record.js';
 import type { RuncRuntime } from './runc-runtime.js';
@@ -112,7 +113,9 @@ export class ContainerIO {
       },
       signal,
     )) {
-      yield { stream: line.stream === 'stderr' ? 'STDERR' : 'STDOUT', data: line.line, timeNs: line.time };
+      // docker logs -t: the daemon prefixes each line with its RFC 3339 time.
+      const data = req.timestamps ? Buffer.concat([Buffer.from(`${formatTimeNs(line.time)} `), line.line]) : line.line;
+      yield { stream: line.stream === 'stderr' ? 'STDERR' : 'STDOUT', data, timeNs: line.time };
     }
   }
 

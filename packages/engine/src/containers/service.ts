@@ -657,7 +657,9 @@ export class ContainerService {
       const next: Resources__Output = { ...current, ulimits: current.ulimits };
       if (resources) {
         for (const key of set) {
-          if (!(key in next)) throw invalidArgument(`unknown resource "${key}"`);
+          if (!UPDATABLE_RESOURCES.includes(key)) {
+            throw invalidArgument(`cannot update resource "${key}"; updatable: ${UPDATABLE_RESOURCES.join(', ')}`);
+          }
           (next as unknown as Record<string, unknown>)[key] = (resources as unknown as Record<string, unknown>)[key];
         }
       }
@@ -752,6 +754,9 @@ export function mergeEnv(base: string[], overrides: string[]): string[] {
   }
   return [...out.values()];
 }
+
+/** Resource fields `update` may change on a live container. */
+const UPDATABLE_RESOURCES = ['memory', 'memory_swap', 'memory_reservation', 'nano_cpus', 'cpu_shares', 'cpuset_cpus', 'pids_limit', 'cpu_period', 'cpu_quota'];
 
 export function emptyResources(): Resources__Output {
   return {

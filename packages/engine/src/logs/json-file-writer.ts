@@ -60,25 +60,29 @@ export class JsonFileWriter {
     let held = this.pending[stream];
     let buf = held ? Buffer.concat([held.data, data]) : data;
     const lineTime = time;
-    let out = '';
+    const out: string[] = [];
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(0x0a, start);
       if (nl === -1) break;
       // A held partial line that grows past the limit is cut where docker cuts it.
       for (; nl + 1 - start > MAX_LINE; start += MAX_LINE) {
-        out += encodeEntry(stream, buf.subarray(start, start + MAX_LINE), lineTime);
+        out.push(encodeEntry(stream, buf.subarray(start, start + MAX_LINE), lineTime));
       }
-      out += encodeEntry(stream, buf.subarray(start, nl + 1), lineTime);
+      out.push(encodeEntry(stream, buf.subarray(start, nl + 1), lineTime));
       start = nl + 1;
     }
     for (; buf.length - start >= MAX_LINE; start += MAX_LINE) {
-      out += encodeEntry(stream, buf.subarray(start, start + MAX_LINE), lineTime);
+      out.push(encodeEntry(stream, buf.subarray(start, start + MAX_LINE), lineTime));
     }
     buf = buf.subarray(start);
     held = buf.length > 0 ? { data: Buffer.from(buf), time } : undefined;
     this.pending[stream] = held;
-    if (out) this.append(out);
+    if (out.length === 0) return;
+    // With a size cap, each line is its own write so rotation happens between
+    // lines (as docker's per-message rotation); without one, one write per chunk.
+    if (this.maxSize > 0) for (const entry of out) this.append(entry);
+    else this.append(out.join(''));
   }
 
   /** Writes any held partial line of `stream` (the stream ended). Throws on a write error. */
