@@ -84,8 +84,12 @@ test('stats --no-stream reports memory, pids and cpu of running containers', asy
 
 test('attach sees the output of a running container; start -a runs to completion with output', async (t) => {
   const d = await withDaemon(t);
-  await d.ok(['run', '-d', '--name', 'aa', 'busybox', 'sh', '-c', 'sleep 1; echo late; exit 3']);
-  const r = await d.cli(['attach', 'aa'], { timeoutMs: 20_000 });
+  await d.ok(['run', '-d', '--name', 'aa', 'busybox', 'sh', '-c', 'echo early; while [ ! -f /tmp/go ]; do sleep 0.1; done; echo late; exit 3']);
+  const attached = d.cli(['attach', 'aa'], { timeoutMs: 30_000 });
+  // Output from before the attachment is not replayed; what comes after is.
+  await new Promise((r) => setTimeout(r, 1500));
+  await d.ok(['exec', 'aa', 'touch', '/tmp/go']);
+  const r = await attached;
   t.is(r.stdout, 'late\n');
   t.is(r.code, 3);
   await d.ok(['create', '--name', 'bb', 'busybox', 'echo', 'from-start']);
