@@ -44,7 +44,9 @@ export default tseslint.config(
   ]),
   boundary('raft', []),
   boundary('engine', ['api']),
-  boundary('manager', ['api', 'raft']),
+  boundary('manager', ['api', 'raft'], [
+    { group: ['protobufjs', '@grpc/proto-loader'], message: 'packages/manager encodes through @shoal/api (loadProtoRoot), not protobufjs directly.' },
+  ]),
   boundary('agent', ['api', 'engine']),
   boundary('daemon', ['api', 'raft', 'engine', 'manager', 'agent']),
   boundary('cli', ['api'], [

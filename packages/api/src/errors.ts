@@ -1,4 +1,26 @@
-import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import type * as Grpc from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+
+// gRPC status codes are fixed by the gRPC spec; spelled out here so that
+// importing the errors does not load grpc-js (the CLI's start-up cost).
+// errors.test.ts checks them against grpc-js.
+const GrpcStatus = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+} as const;
+type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
 /**
  * The closed set of error codes Shoal uses everywhere. Guards test the code,
@@ -103,10 +125,13 @@ const toGrpcStatus: Record<ErrorCode, GrpcStatus> = {
 };
 
 const CODE_KEY = 'shoal-error-code';
+const requireHere = createRequire(import.meta.url);
 
 /** Converts any error to a gRPC status error at the server edge. */
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const code = errorCode(err);
+  // Only servers get here, and they have grpc-js loaded already.
+  const { Metadata } = requireHere('@grpc/grpc-js') as typeof Grpc;
   const metadata = new Metadata();
   metadata.set(CODE_KEY, code);
   return { code: toGrpcStatus[code], details: errorMessage(err), metadata };
@@ -126,13 +151,14 @@ export function fromServiceError(err: unknown): ShoalError {
   if (typeof e.code !== 'number') {
     return new ShoalError(errorCode(err), errorMessage(err), { cause: err });
   }
+  const status: number = e.code;
   const sent = e.metadata?.get(CODE_KEY)[0];
   const code =
     typeof sent === 'string' && sent in ErrorCode
       ? (sent as ErrorCode)
-      : (fromGrpcStatus.get(e.code) ?? ErrorCode.Unknown);
+      : (fromGrpcStatus.get(status) ?? ErrorCode.Unknown);
   let message = e.details ?? e.message ?? 'unknown error';
-  if (e.code === GrpcStatus.UNAVAILABLE && sent === undefined) {
+  if (status === GrpcStatus.UNAVAILABLE && sent === undefined) {
     message = `cannot reach the Shoal daemon (${message}); is shoald running?`;
   }
   return new ShoalError(code, message, { cause: err });

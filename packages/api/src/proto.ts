@@ -1,12 +1,23 @@
+// The engine's gRPC service definitions. They are built from the reflection
+// JSON that scripts/gen-proto.mjs precompiles from proto/, never from .proto
+// text: parsing the protos (protobufjs' parser) and building proto-loader's
+// descriptor protos cost every CLI start 50–100 ms. Static imports on purpose:
+// the CLI's bundler can follow them (a createRequire it cannot), and the CLI
+// loads this module only in commands that talk to the daemon.
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { loadSync, type Options } from '@grpc/proto-loader';
-import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
+import { makeClientConstructor } from '@grpc/grpc-js';
+import type * as Grpc from '@grpc/grpc-js';
+import type * as ProtoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs/light.js';
+import type * as Protobuf from 'protobufjs/light.js';
+import { engineDescriptor } from './gen/engine-descriptor.js';
 import type { ProtoGrpcType as ImagesProto } from './gen/images.js';
 import type { ProtoGrpcType as ContainersProto } from './gen/containers.js';
 import type { ProtoGrpcType as SystemProto } from './gen/system.js';
 
 /** Must equal the flags of scripts/gen-proto.mjs. */
-export const LOADER_OPTIONS: Options = {
+export const LOADER_OPTIONS: ProtoLoader.Options = {
   keepCase: true,
   longs: String,
   enums: String,
@@ -14,20 +25,98 @@ export const LOADER_OPTIONS: Options = {
   oneofs: true,
 };
 
+/** The .proto sources (engineProto() itself loads the precompiled descriptor). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
 
+const PACKAGE = 'shoal.engine.v1';
+
 type EngineProto = ImagesProto & ContainersProto & SystemProto;
+type EngineNamespace = EngineProto['shoal']['engine']['v1'];
 
-let cached: EngineProto['shoal']['engine']['v1'] | undefined;
+const require = createRequire(import.meta.url);
+let cached: EngineNamespace | undefined;
+let full: ProtoLoader.PackageDefinition | undefined;
 
-/** The engine's gRPC service definitions and client constructors (loaded once). */
-export function engineProto(): EngineProto['shoal']['engine']['v1'] {
+/**
+ * The engine's gRPC service definitions and client constructors (built once).
+ * Messages convert exactly as proto-loader's loadSync with LOADER_OPTIONS
+ * would convert them. Message and enum type definitions (rarely used) are
+ * built by proto-loader on first access.
+ */
+export function engineProto(): EngineNamespace {
   if (cached) return cached;
-  const def = loadSync(
-    ['shoal/engine/v1/images.proto', 'shoal/engine/v1/containers.proto', 'shoal/engine/v1/system.proto'],
-    { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] },
-  );
-  const loaded = loadPackageDefinition(def) as unknown as EngineProto & GrpcObject;
-  cached = loaded.shoal.engine.v1;
+  const pb = protobuf;
+  const root = pb.Root.fromJSON(engineDescriptor);
+  const pkg = root.lookup(PACKAGE);
+  if (!(pkg instanceof pb.Namespace)) throw new Error(`The engine descriptor has no package ${PACKAGE}; run npm run gen.`);
+  const ns: Record<string, unknown> = {};
+  for (const obj of pkg.nestedArray) {
+    if (obj instanceof pb.Service) {
+      ns[obj.name] = makeClientConstructor(serviceDefinition(obj), obj.name, {});
+    } else {
+      Object.defineProperty(ns, obj.name, {
+        enumerable: true,
+        configurable: true,
+        get: () => fullDefinition()[`${PACKAGE}.${obj.name}`],
+      });
+    }
+  }
+  cached = ns as unknown as EngineNamespace;
   return cached;
+}
+
+/**
+ * proto-loader's full package definition (with descriptor protos), built on
+ * demand; required lazily because nothing on a hot path needs it.
+ */
+function fullDefinition(): ProtoLoader.PackageDefinition {
+  full ??= (require('@grpc/proto-loader') as typeof ProtoLoader).fromJSON(engineDescriptor, LOADER_OPTIONS);
+  return full;
+}
+
+function serviceDefinition(service: Protobuf.Service): Grpc.ServiceDefinition {
+  const def: Record<string, Grpc.MethodDefinition<object, object>> = {};
+  const serviceName = service.fullName.slice(1);
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType;
+    const res = method.resolvedResponseType;
+    if (!req || !res) throw new Error(`The engine descriptor cannot resolve ${serviceName}.${method.name}; run npm run gen.`);
+    const m: Grpc.MethodDefinition<object, object> = {
+      path: `/${serviceName}/${method.name}`,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      // proto-loader's camelCase of a PascalCase rpc name; server handlers may use either.
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
+    };
+    // proto-loader's extra method fields, kept for source compatibility. Not
+    // enumerable, because makeClientConstructor copies enumerable ones eagerly.
+    for (const key of ['requestType', 'responseType', 'options'] as const) {
+      Object.defineProperty(m, key, {
+        enumerable: false,
+        configurable: true,
+        get: () => (fullDefinition()[serviceName] as ProtoLoader.ServiceDefinition)[method.name]?.[key],
+      });
+    }
+    def[method.name] = m;
+  }
+  return def;
+}
+
+// The same conversions as proto-loader's createSerializer/createDeserializer.
+function serializer(type: Protobuf.Type): (value: object) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) {
+      throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
+    }
+    return type.encode(type.fromObject(value)).finish() as Buffer;
+  };
+}
+
+function deserializer(type: Protobuf.Type): (bytes: Buffer) => object {
+  return (bytes) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
 }

@@ -101,6 +101,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const ctl = new AbortController();
 
   const program = buildProgram({
+    argv,
     writeOut: (s) => io.stdout.write(s),
     writeErr: (s) => io.stderr.write(s),
     dispatch: async (cmd, load, args, opts) => {

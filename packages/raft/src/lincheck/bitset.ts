@@ -65,6 +65,15 @@ export class Bitset {
     return true;
   }
 
+  /** True when every member of this set is in `other` (same size assumed). */
+  isSubsetOf(other: Bitset): boolean {
+    if (this.count > other.count) return false;
+    const a = this.words;
+    const b = other.words;
+    for (let i = 0; i < a.length; i++) if ((a[i]! & ~b[i]!) !== 0) return false;
+    return true;
+  }
+
   clone(): Bitset {
     const copy = new Bitset(this.size);
     copy.words.set(this.words);

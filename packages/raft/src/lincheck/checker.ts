@@ -55,7 +55,7 @@ export async function checkOperations<S, I, O>(
   history: readonly Operation<I, O>[],
   options: CheckOptions = {},
 ): Promise<CheckResult<I, O>> {
-  return runCheck(model, history, options, true) as Promise<CheckResult<I, O>>;
+  return runCheck(model, history, options, true);
 }
 
 /**
@@ -142,21 +142,27 @@ function validate(op: Operation<unknown, unknown>): void {
  * time order; linearizing an operation unlinks its call and return ("lift"), backtracking relinks
  * them in reverse order. Node i < n is the call of operation i, node n + i its return, node 2n the
  * head.
+ *
+ * An operation with an unknown outcome and no return ("optional") can always be linearized last,
+ * where it changes nothing observable, so the search succeeds as soon as every other operation is
+ * linearized.
  */
 class PartSearch<S, I, O> {
   private readonly n: number;
   private readonly ops: Operation<I, O>[];
+  private readonly optional: Uint8Array;
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
   private readonly head: number;
   private readonly linearized: Bitset;
-  /** Seen (linearized set, state) pairs, bucketed by the set's hash. */
+  /** Seen (linearized set, state) pairs, bucketed by a hash of both. */
   private readonly cache = new Map<number, { bits: Bitset; state: S }[]>();
   private readonly stackOp: Int32Array;
   private readonly stackState: S[] = [];
   private depth = 0;
   private state: S;
   private entry: number;
+  private remainingKnown = 0;
   private done: 'ok' | 'illegal' | undefined;
   private best: number[] = [];
 
@@ -171,6 +177,7 @@ class PartSearch<S, I, O> {
     this.head = 2 * n;
     this.next = new Int32Array(2 * n + 1).fill(-1);
     this.prev = new Int32Array(2 * n + 1).fill(-1);
+    this.optional = new Uint8Array(n);
     this.linearized = new Bitset(n);
     this.stackOp = new Int32Array(n);
     this.state = model.init();
@@ -178,6 +185,8 @@ class PartSearch<S, I, O> {
     const events: { node: number; time: number; isCall: boolean }[] = [];
     for (let i = 0; i < n; i++) {
       const op = this.ops[i]!;
+      if (op.output === undefined && op.return === Infinity) this.optional[i] = 1;
+      else this.remainingKnown++;
       events.push({ node: i, time: op.call, isCall: true }, { node: n + i, time: op.return, isCall: false });
     }
     // At equal times calls go first: touching intervals count as concurrent, the lenient reading
@@ -190,16 +199,17 @@ class PartSearch<S, I, O> {
       last = e.node;
     }
     this.entry = this.next[this.head]!;
-    if (n === 0) this.done = 'ok';
+    if (this.remainingKnown === 0) this.done = 'ok';
   }
 
   /** Do up to `steps` search steps. */
   run(steps: number): 'ok' | 'illegal' | 'pending' {
     if (this.done) return this.done;
-    const { n, next, prev, head, ops, model, linearized, stackOp, stackState } = this;
+    const { n, next, prev, head, ops, model, optional, linearized, stackOp, stackState } = this;
     let entry = this.entry;
     let state = this.state;
     let depth = this.depth;
+    let remainingKnown = this.remainingKnown;
     const unlink = (k: number): void => {
       const after = next[k]!;
       next[prev[k]!] = after;
@@ -213,7 +223,7 @@ class PartSearch<S, I, O> {
 
     let result: 'ok' | 'illegal' | 'pending' = 'pending';
     for (let step = 0; step < steps; step++) {
-      if (next[head] === -1) {
+      if (remainingKnown === 0) {
         result = 'ok';
         break;
       }
@@ -230,6 +240,7 @@ class PartSearch<S, I, O> {
             state = r.state;
             unlink(entry);
             unlink(n + entry);
+            if (optional[entry] === 0) remainingKnown--;
             entry = next[head]!;
             continue;
           }
@@ -237,7 +248,7 @@ class PartSearch<S, I, O> {
         }
         entry = next[entry]!;
       } else {
-        // A return reached: the operation it belongs to must be linearized before this point.
+        // A return reached: the operation it belongs to had to be linearized before this point.
         if (depth === 0) {
           result = 'illegal';
           break;
@@ -247,6 +258,7 @@ class PartSearch<S, I, O> {
         state = stackState[depth]!;
         stackState[depth] = undefined as S;
         linearized.clear(i);
+        if (optional[i] === 0) remainingKnown++;
         relink(n + i);
         relink(i);
         entry = next[i]!;
@@ -255,6 +267,7 @@ class PartSearch<S, I, O> {
     this.entry = entry;
     this.state = state;
     this.depth = depth;
+    this.remainingKnown = remainingKnown;
     if (result !== 'pending') {
       this.done = result;
       this.cache.clear();
@@ -264,16 +277,18 @@ class PartSearch<S, I, O> {
 
   /** Adds (linearized, state) to the cache; false when it was already there (a dead end seen before). */
   private remember(state: S): boolean {
-    const key = this.linearized.hash();
+    const { model, linearized } = this;
+    const key = model.hash ? linearized.hash() ^ Math.imul(model.hash(state), 0x9e3779b1) : linearized.hash();
     const bucket = this.cache.get(key);
     if (bucket === undefined) {
-      this.cache.set(key, [{ bits: this.linearized.clone(), state }]);
+      this.cache.set(key, [{ bits: linearized.clone(), state }]);
       return true;
     }
-    for (const seen of bucket) {
-      if (seen.bits.equals(this.linearized) && this.model.equal(seen.state, state)) return false;
+    for (let i = 0; i < bucket.length; i++) {
+      const seen = bucket[i]!;
+      if (seen.bits.equals(linearized) && model.equal(seen.state, state)) return false;
     }
-    bucket.push({ bits: this.linearized.clone(), state });
+    bucket.push({ bits: linearized.clone(), state });
     return true;
   }
 

@@ -32,9 +32,18 @@ export interface Model<S, I, O> {
   readonly name: string;
   /** The state before any operation. */
   init(): S;
-  /** Apply `input` observed with `output` (undefined = unknown outcome) to `state`. */
+  /**
+   * Apply `input` observed with `output` to `state`. With `output` undefined (unknown outcome) the
+   * step must be ok from every state: some outcome was possible, and the checker relies on being
+   * able to place such an operation last.
+   */
   step(state: S, input: I, output: O | undefined): StepResult<S>;
   equal(a: S, b: S): boolean;
+  /**
+   * Optional 32-bit hash consistent with `equal`; spreads the checker's cache so that each lookup
+   * compares fewer states. Worth giving when states are cheap to hash.
+   */
+  hash?(state: S): number;
   /**
    * Split a history into independent sub-histories (P-compositionality, e.g. one per key): the
    * whole is linearizable iff every part is. Omitted = the history is checked as one part.

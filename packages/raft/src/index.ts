@@ -1,0 +1,9 @@
+// @shoal/raft: the pure Raft core, its in-memory storage and the deterministic simulator.
+export * from './core/types.js';
+export * from './core/errors.js';
+export { MemoryStorage, emptyHardState, emptySnapshot, entrySize, limitSize, cloneConfState } from './core/memory-storage.js';
+export { encodeConfChange, decodeConfChange } from './core/conf-change.js';
+export { ReadOnlyOption } from './core/read-only.js';
+export { ProgressState } from './core/progress.js';
+export { RaftCore, newMessage } from './core/raft-core.js';
+export type { RaftCoreOptions, RaftStatus, ProgressStatus, RaftTestingBugs } from './core/raft-core.js';

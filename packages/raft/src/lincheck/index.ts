@@ -1,0 +1,13 @@
+export { Bitset } from './bitset.js';
+export { checkOperations, checkOperationsSync } from './checker.js';
+export type { CheckOptions, CheckResult, CheckVerdict, Counterexample } from './checker.js';
+export { HistoryRecorder } from './history-recorder.js';
+export type { HistoryRecorderOptions } from './history-recorder.js';
+export { parseJepsenEtcdLog } from './jepsen-etcd-parser.js';
+export { kvModel } from './kv-model.js';
+export type { KvInput, KvOutput } from './kv-model.js';
+export { parseKvLog } from './kv-parser.js';
+export { LincheckInputError } from './model.js';
+export type { Model, Operation, StepResult } from './model.js';
+export { makeRegisterModel, registerModel } from './register-model.js';
+export type { RegisterInput, RegisterOutput, RegisterValue } from './register-model.js';
