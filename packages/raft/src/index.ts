@@ -7,3 +7,4 @@ export { ReadOnlyOption } from './core/read-only.js';
 export { ProgressState } from './core/progress.js';
 export { RaftCore, newMessage } from './core/raft-core.js';
 export type { RaftCoreOptions, RaftStatus, ProgressStatus, RaftTestingBugs } from './core/raft-core.js';
+export * from './storage/index.js';

@@ -35,7 +35,7 @@ export class RaftError extends Error {
 
 /** True when `err` is a RaftError-shaped value with the given code. */
 export function isRaftError(err: unknown, code: RaftErrorCode): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && (err as { code: unknown }).code === code;
+  return typeof err === 'object' && err !== null && 'code' in err && err.code === code;
 }
 
 export const isProposalDropped = (err: unknown): boolean => isRaftError(err, RaftErrorCode.ProposalDropped);

@@ -10,7 +10,7 @@
 // from the network never throw for ordinary reasons (a forwarded proposal
 // the leader cannot take is dropped, as a lost message would be).
 
-import { decodeConfChange, encodeConfChange } from './conf-change.js';
+import { encodeConfChange } from './conf-change.js';
 import { RaftError, RaftErrorCode, isCompacted, isProposalDropped, isRaftError, isUnavailable, proposalDropped } from './errors.js';
 import { entrySize } from './memory-storage.js';
 import { Progress, ProgressState, ProgressTracker } from './progress.js';
@@ -906,17 +906,18 @@ export class RaftCore {
       this.becomeFollower(this.term + 1, '');
       return false;
     }
-    const cs = meta.confState;
-    // A member that was never configured (it is joining) takes any snapshot: it learns its own
-    // addition from the entries that follow. A configured member refuses a config that lacks it.
-    if (this.trk.progress.size > 0 && !cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
+
+    // etcd refuses a snapshot whose membership lacks the recipient. We take it: a snapshot is
+    // committed state, and a joiner whose addition is newer than the leader's last snapshot would
+    // otherwise never catch up. Outside the config we cannot campaign; the entries after the
+    // snapshot carry our own addition (or confirm our removal).
     if (this.raftLog.matchTerm(meta.index, meta.term)) {
       // We already have the snapshot's entries: just fast-forward the commit index.
       this.raftLog.commitTo(meta.index);
       return false;
     }
     this.raftLog.restore(s);
-    this.loadConfState(cs);
+    this.loadConfState(meta.confState);
     const self = this.trk.progress.get(this.id);
     if (self) self.match = meta.index;
     return true;

@@ -74,6 +74,13 @@ export class Bitset {
     return true;
   }
 
+  /** True when every member of this set is in `a` or in `b` (same sizes assumed). */
+  isSubsetOfUnion(a: Bitset, b: Bitset): boolean {
+    const w = this.words;
+    for (let i = 0; i < w.length; i++) if ((w[i]! & ~(a.words[i]! | b.words[i]!)) !== 0) return false;
+    return true;
+  }
+
   clone(): Bitset {
     const copy = new Bitset(this.size);
     copy.words.set(this.words);

@@ -147,6 +147,16 @@ function validate(op: Operation<unknown, unknown>): void {
  * where it changes nothing observable, so the search succeeds as soon as every other operation is
  * linearized.
  */
+interface Config<S> {
+  /** Linearized operations. */
+  readonly bits: Bitset;
+  readonly state: S;
+  /** Hash of the known (not optional) linearized operations and the state. */
+  readonly knownHash: number;
+}
+
+const PHASED = process.env['LINCHECK_PHASED'] !== '0';
+
 class PartSearch<S, I, O> {
   private readonly n: number;
   private readonly ops: Operation<I, O>[];
@@ -155,10 +165,18 @@ class PartSearch<S, I, O> {
   private readonly prev: Int32Array;
   private readonly head: number;
   private readonly linearized: Bitset;
+  /** The known (not optional) members of `linearized`. */
+  private readonly known: Bitset;
+  private readonly optionalMask: Bitset;
+  private chosenOptional = 0;
   /** Seen (linearized set, state) pairs, bucketed by a hash of both. */
-  private readonly cache = new Map<number, { bits: Bitset; state: S }[]>();
+  private readonly cache = new Map<number, Config<S>[]>();
+  /** Fully explored configurations, bucketed by a hash of their known set and state. */
+  private readonly explored = new Map<number, Config<S>[]>();
   private readonly stackOp: Int32Array;
   private readonly stackState: S[] = [];
+  private readonly stackConfig: Config<S>[] = [];
+  private phase: 1 | 2 = 1;
   private depth = 0;
   private state: S;
   private entry: number;
@@ -179,13 +197,18 @@ class PartSearch<S, I, O> {
     this.prev = new Int32Array(2 * n + 1).fill(-1);
     this.optional = new Uint8Array(n);
     this.linearized = new Bitset(n);
+    this.known = new Bitset(n);
+    this.optionalMask = new Bitset(n);
     this.stackOp = new Int32Array(n);
     this.state = model.init();
 
     const events: { node: number; time: number; isCall: boolean }[] = [];
     for (let i = 0; i < n; i++) {
       const op = this.ops[i]!;
-      if (op.output === undefined && op.return === Infinity) this.optional[i] = 1;
+      if (op.output === undefined && op.return === Infinity) {
+        this.optional[i] = 1;
+        this.optionalMask.set(i);
+      }
       else this.remainingKnown++;
       events.push({ node: i, time: op.call, isCall: true }, { node: n + i, time: op.return, isCall: false });
     }
@@ -205,11 +228,13 @@ class PartSearch<S, I, O> {
   /** Do up to `steps` search steps. */
   run(steps: number): 'ok' | 'illegal' | 'pending' {
     if (this.done) return this.done;
-    const { n, next, prev, head, ops, model, optional, linearized, stackOp, stackState } = this;
+    const { n, next, prev, head, ops, model, optional, linearized, known, stackOp, stackState, stackConfig } = this;
     let entry = this.entry;
     let state = this.state;
     let depth = this.depth;
     let remainingKnown = this.remainingKnown;
+    let phase = this.phase;
+    const phased = PHASED;
     const unlink = (k: number): void => {
       const after = next[k]!;
       next[prev[k]!] = after;
@@ -228,25 +253,41 @@ class PartSearch<S, I, O> {
         break;
       }
       if (entry < n) {
+        const isOptional = optional[entry] === 1;
+        if (phased && isOptional !== (phase === 2)) {
+          entry = next[entry]!;
+          continue;
+        }
         const op = ops[entry]!;
         const r = model.step(state, op.input, op.output);
         if (r.ok) {
           linearized.set(entry);
-          if (this.remember(r.state)) {
+          if (isOptional) this.chosenOptional++;
+          else known.set(entry);
+          const config = this.enter(r.state);
+          if (config !== undefined) {
             stackOp[depth] = entry;
             stackState[depth] = state;
+            stackConfig[depth] = config;
             depth++;
             if (depth > this.best.length) this.best = Array.from(stackOp.subarray(0, depth));
             state = r.state;
             unlink(entry);
             unlink(n + entry);
-            if (optional[entry] === 0) remainingKnown--;
+            if (!isOptional) remainingKnown--;
             entry = next[head]!;
+            phase = 1;
             continue;
           }
           linearized.clear(entry);
+          if (isOptional) this.chosenOptional--;
+          else known.clear(entry);
         }
         entry = next[entry]!;
+      } else if (phased && phase === 1) {
+        // End of this level's candidates: now the optional operations among them.
+        phase = 2;
+        entry = next[head]!;
       } else {
         // A return reached: the operation it belongs to had to be linearized before this point.
         if (depth === 0) {
@@ -255,10 +296,19 @@ class PartSearch<S, I, O> {
         }
         depth--;
         const i = stackOp[depth]!;
+        this.markExplored(stackConfig[depth]!);
+        stackConfig[depth] = undefined as unknown as Config<S>;
         state = stackState[depth]!;
         stackState[depth] = undefined as S;
         linearized.clear(i);
-        if (optional[i] === 0) remainingKnown++;
+        if (optional[i] === 1) {
+          this.chosenOptional--;
+          phase = 2;
+        } else {
+          known.clear(i);
+          remainingKnown++;
+          phase = 1;
+        }
         relink(n + i);
         relink(i);
         entry = next[i]!;
@@ -268,28 +318,59 @@ class PartSearch<S, I, O> {
     this.state = state;
     this.depth = depth;
     this.remainingKnown = remainingKnown;
+    this.phase = phase;
     if (result !== 'pending') {
       this.done = result;
       this.cache.clear();
+      this.explored.clear();
     }
     return result;
   }
 
-  /** Adds (linearized, state) to the cache; false when it was already there (a dead end seen before). */
-  private remember(state: S): boolean {
+  private stateHash(state: S): number {
+    return this.model.hash ? Math.imul(this.model.hash(state), 0x9e3779b1) : 0;
+  }
+
+  /**
+   * Records the configuration just reached (linearized set, `state`) and returns it, or returns
+   * undefined when it need not be explored: seen before, or dominated by a fully explored
+   * configuration with the same known operations and state and a subset of its optional ones
+   * (which had every option this one has, since optional operations can always go last).
+   */
+  private enter(state: S): Config<S> | undefined {
     const { model, linearized } = this;
-    const key = model.hash ? linearized.hash() ^ Math.imul(model.hash(state), 0x9e3779b1) : linearized.hash();
-    const bucket = this.cache.get(key);
+    const sh = this.stateHash(state);
+    if (this.chosenOptional > 0) {
+      const candidates = this.explored.get(this.known.hash() ^ sh);
+      if (candidates !== undefined) {
+        for (let i = 0; i < candidates.length; i++) {
+          const seen = candidates[i]!;
+          if (seen.bits.isSubsetOf(linearized) && linearized.isSubsetOfUnion(seen.bits, this.optionalMask) && model.equal(seen.state, state)) return undefined;
+        }
+      }
+    }
+    const key = linearized.hash() ^ sh;
+    let bucket = this.cache.get(key);
     if (bucket === undefined) {
-      this.cache.set(key, [{ bits: linearized.clone(), state }]);
-      return true;
+      bucket = [];
+      this.cache.set(key, bucket);
+    } else {
+      for (let i = 0; i < bucket.length; i++) {
+        const seen = bucket[i]!;
+        if (seen.bits.equals(linearized) && model.equal(seen.state, state)) return undefined;
+      }
     }
-    for (let i = 0; i < bucket.length; i++) {
-      const seen = bucket[i]!;
-      if (seen.bits.equals(linearized) && model.equal(seen.state, state)) return false;
-    }
-    bucket.push({ bits: linearized.clone(), state });
-    return true;
+    const config: Config<S> = { bits: linearized.clone(), state, knownHash: this.known.hash() ^ sh };
+    bucket.push(config);
+    return config;
+  }
+
+  /** A configuration whose subtree has been searched without success. */
+  private markExplored(config: Config<S>): void {
+    if (this.optionalMask.popcount() === 0) return;
+    const bucket = this.explored.get(config.knownHash);
+    if (bucket === undefined) this.explored.set(config.knownHash, [config]);
+    else bucket.push(config);
   }
 
   counterexample(): Counterexample<I, O> {

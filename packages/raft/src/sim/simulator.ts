@@ -126,7 +126,6 @@ export class Simulator {
   private payloadSeq = 0;
   private readSeq = 0;
   readonly acked: string[] = [];
-  private readonly ackedSet = new Set<string>();
   private proposed = 0;
   private readsServed = 0;
   private crashes = 0;
@@ -235,7 +234,6 @@ export class Simulator {
 
   private acked1(p: string): void {
     this.acked.push(p);
-    this.ackedSet.add(p);
   }
 
   private durableHolders(voters: NodeId[], index: number, term: number): NodeId[] {
