@@ -61,9 +61,7 @@ export class RuncRuntime implements RuntimePort {
   async start(c: ContainerRecord, rootfs: string, signal: AbortSignal, attach?: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ pid: number }> {
     const t0 = performance.now();
     const user = await resolveUser(rootfs, c.config.user);
-    const tUser = performance.now();
     const sec = await parseSecurityOpts(c.spec.security_opt);
-    const tSec = performance.now();
     const env = [...c.config.env];
     if (c.spec.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.config.hostname}`);
@@ -98,14 +96,11 @@ export class RuncRuntime implements RuntimePort {
       ...(c.spec.init ? { init: this.o.initPath ?? '/usr/bin/tini-static' } : {}),
     };
     const spec = buildSpec(input);
-    const tBuild = performance.now();
     const dir = this.dir(c);
     // A previous run's shim files (its exit.json above all) must not be
     // mistaken for this run's.
     await this.removeShimState(c);
-    const tRm = performance.now();
     await writeFile(join(dir, 'config.json'), ociJson(spec));
-    const tWrite = performance.now();
     const paths = cgroupPaths(this.cgroupsPath(c));
     const memDir = paths.unified ?? paths.v1.memory;
     const tSpec = performance.now();
@@ -126,9 +121,8 @@ export class RuncRuntime implements RuntimePort {
       },
       signal,
     );
-    const tShim = performance.now();
     const ms = (from: number, to: number): number => Math.round((to - from) * 100) / 100;
-    this.o.logger.debug('container process started', { 'container.id': c.id, 'user.ms': ms(t0,tUser), 'sec.ms': ms(tUser,tSec), 'build.ms': ms(tSec,tBuild), 'rm.ms': ms(tBuild,tRm), 'write.ms': ms(tRm,tWrite), 'cg.ms': ms(tWrite,tSpec), 'spec.ms': ms(t0, tSpec), 'shim.ms': ms(tSpec, tShim) });
+    this.o.logger.debug('container process started', { 'container.id': c.id, 'spec.ms': ms(t0, tSpec), 'shim.ms': ms(tSpec, performance.now()) });
     if (started.attachment) this.pendingAttach.set(c.id, started.attachment);
     return { pid: started.pid };
   }

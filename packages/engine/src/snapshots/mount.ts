@@ -1,3 +1,4 @@
+import { readFile, realpath } from 'node:fs/promises';
 import { runCommand } from '../archive/run-command.js';
 
 /** One mount to perform, in the shape of an OCI runtime spec mount. */
@@ -32,6 +33,9 @@ export async function mountAt(mounts: Mount[], target: string, signal?: AbortSig
  * @throws Internal when umount fails for another reason.
  */
 export async function unmount(target: string, signal?: AbortSignal): Promise<void> {
+  // Asking the kernel is ~0.2 ms; running umount(8) on a target that is not
+  // mounted costs ~12 ms on the container start path.
+  if (!(await isMountPoint(target))) return;
   try {
     await runCommand('umount', [target], { signal });
   } catch (err) {
@@ -43,4 +47,28 @@ export async function unmount(target: string, signal?: AbortSignal): Promise<voi
     }
     throw err;
   }
+}
+
+/**
+ * Whether `target` (resolved through symlinks) is a mount point now, per
+ * /proc/self/mountinfo. A target that does not exist is not mounted.
+ */
+export async function isMountPoint(target: string): Promise<boolean> {
+  let real: string;
+  try {
+    real = await realpath(target);
+  } catch {
+    return false;
+  }
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    // Field 5 is the mount point, with spaces and the like octal-escaped.
+    const mountPoint = line.split(' ')[4];
+    if (mountPoint !== undefined && unescapeMountinfo(mountPoint) === real) return true;
+  }
+  return false;
+}
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
