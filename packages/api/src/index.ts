@@ -5,4 +5,3 @@ export * from './proto.js';
 export type * from "./gen/index.js";
 export * from './reference.js';
 export * from './units.js';
-export * from './proto-root.js';

@@ -117,7 +117,7 @@ test('message definitions and method types are still there, built on demand', (t
 test('engineProto() neither parses .proto text nor loads proto-loader', (t) => {
   const script = `
     import { createRequire } from 'node:module';
-    import { engineProto } from '@shoal/api';
+    import { engineProto } from '@shoal/api/proto';
     engineProto().Containers.service.Create.requestSerialize({});
     const loaded = Object.keys(createRequire(import.meta.url).cache);
     console.log(JSON.stringify(loaded.filter((f) => /proto-loader|protobufjs\\/src\\/parse|protobufjs\\/index\\.js/.test(f))));

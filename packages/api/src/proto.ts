@@ -41,17 +41,17 @@ let full: ProtoLoader.PackageDefinition | undefined;
  * The engine's gRPC service definitions and client constructors (built once).
  * Messages convert exactly as proto-loader's loadSync with LOADER_OPTIONS
  * would convert them. Message and enum type definitions (rarely used) are
- * built by proto-loader on first access.
+ * built by proto-loader on first access. Throws only when the generated
+ * descriptor is broken (rerun `npm run gen`).
  */
 export function engineProto(): EngineNamespace {
   if (cached) return cached;
-  const pb = protobuf;
-  const root = pb.Root.fromJSON(engineDescriptor);
+  const root = protobuf.Root.fromJSON(engineDescriptor);
   const pkg = root.lookup(PACKAGE);
-  if (!(pkg instanceof pb.Namespace)) throw new Error(`The engine descriptor has no package ${PACKAGE}; run npm run gen.`);
+  if (!(pkg instanceof protobuf.Namespace)) throw new Error(`The engine descriptor has no package ${PACKAGE}; run npm run gen.`);
   const ns: Record<string, unknown> = {};
   for (const obj of pkg.nestedArray) {
-    if (obj instanceof pb.Service) {
+    if (obj instanceof protobuf.Service) {
       ns[obj.name] = makeClientConstructor(serviceDefinition(obj), obj.name, {});
     } else {
       Object.defineProperty(ns, obj.name, {

@@ -2,8 +2,9 @@
 // and snapshots, encoded with protobuf from proto/shoal/swarm/v1. Everything
 // the store holds has been through `normalize`, so a leader's in-memory object
 // is exactly what a follower decodes from the log.
-import { invalidArgument, dataLoss, loadProtoRoot, protoReflection } from '@shoal/api';
-import type { ProtoField, ProtoRoot, ProtoType } from '@shoal/api';
+import { invalidArgument, dataLoss } from '@shoal/api';
+import { loadProtoRoot, protoReflection } from '@shoal/api/proto-root';
+import type { ProtoField, ProtoRoot, ProtoType } from '@shoal/api/proto-root';
 import type { StoreAction__Output, StoreSnapshot__Output } from '@shoal/api';
 import { TABLES, TABLE_NAMES, tableOfActionField } from './tables.js';
 import type { StoreObject, TableDef, TableName, TableObjects } from './tables.js';

@@ -137,26 +137,37 @@ function validate(op: Operation<unknown, unknown>): void {
   }
 }
 
-/**
- * The backtracking search over one part. Events (calls and returns) sit in a doubly linked list in
- * time order; linearizing an operation unlinks its call and return ("lift"), backtracking relinks
- * them in reverse order. Node i < n is the call of operation i, node n + i its return, node 2n the
- * head.
- *
- * An operation with an unknown outcome and no return ("optional") can always be linearized last,
- * where it changes nothing observable, so the search succeeds as soon as every other operation is
- * linearized.
- */
-interface Config<S> {
-  /** Linearized operations. */
-  readonly bits: Bitset;
-  readonly state: S;
-  /** Hash of the known (not optional) linearized operations and the state. */
-  readonly knownHash: number;
+/** The optional operations to try at one level of the search, with the states they lead to. */
+interface OptionalLevel<S> {
+  readonly ops: number[];
+  readonly states: S[];
+  pos: number;
 }
 
-const PHASED = process.env['LINCHECK_PHASED'] !== '0';
+/** A point the search has reached: which operations are linearized, and the model's state. */
+interface Config<S> {
+  readonly bits: Bitset;
+  readonly state: S;
+}
 
+/**
+ * The backtracking search over one part (Wing & Gong, with Lowe's memo of configurations already
+ * reached). Events (calls and returns) sit in a doubly linked list in time order; linearizing an
+ * operation unlinks its call and return, backtracking relinks them in reverse order. At each level
+ * the candidates are the calls before the first remaining return. Node i < n is the call of
+ * operation i, node n + i its return, node 2n the head.
+ *
+ * An operation with an unknown outcome and no return ("optional") may be left out, since it could
+ * always be linearized last where it changes nothing observable. Three rules follow:
+ * - the search succeeds once every known operation is linearized;
+ * - a configuration is not searched when one with the same known operations, the same state and a
+ *   subset of its optional operations was reached before: that one has every completion this one
+ *   has (searching it covers this one even if it is still on the stack, because every configuration
+ *   reached has all its successors considered before the search gives up);
+ * - each level tries its known candidates first, then registers all its optional successors before
+ *   searching any of them, so short runs of optional operations are reached before long ones and
+ *   dominate them. Without this, time-outs in a history make the search exponential.
+ */
 class PartSearch<S, I, O> {
   private readonly n: number;
   private readonly ops: Operation<I, O>[];
@@ -168,15 +179,13 @@ class PartSearch<S, I, O> {
   /** The known (not optional) members of `linearized`. */
   private readonly known: Bitset;
   private readonly optionalMask: Bitset;
-  private chosenOptional = 0;
-  /** Seen (linearized set, state) pairs, bucketed by a hash of both. */
-  private readonly cache = new Map<number, Config<S>[]>();
-  /** Fully explored configurations, bucketed by a hash of their known set and state. */
-  private readonly explored = new Map<number, Config<S>[]>();
+  /** Configurations reached so far, bucketed by a hash of their known set and their state. */
+  private readonly seen = new Map<number, Config<S>[]>();
   private readonly stackOp: Int32Array;
   private readonly stackState: S[] = [];
-  private readonly stackConfig: Config<S>[] = [];
+  /** 1: trying known operations at this level; 2: trying the optional ones in levels[depth]. */
   private phase: 1 | 2 = 1;
+  private readonly levels: (OptionalLevel<S> | undefined)[] = [];
   private depth = 0;
   private state: S;
   private entry: number;
@@ -208,8 +217,9 @@ class PartSearch<S, I, O> {
       if (op.output === undefined && op.return === Infinity) {
         this.optional[i] = 1;
         this.optionalMask.set(i);
+      } else {
+        this.remainingKnown++;
       }
-      else this.remainingKnown++;
       events.push({ node: i, time: op.call, isCall: true }, { node: n + i, time: op.return, isCall: false });
     }
     // At equal times calls go first: touching intervals count as concurrent, the lenient reading
@@ -228,13 +238,12 @@ class PartSearch<S, I, O> {
   /** Do up to `steps` search steps. */
   run(steps: number): 'ok' | 'illegal' | 'pending' {
     if (this.done) return this.done;
-    const { n, next, prev, head, ops, model, optional, linearized, known, stackOp, stackState, stackConfig } = this;
+    const { n, next, prev, head, ops, model, optional, linearized, known, stackOp, stackState, levels } = this;
     let entry = this.entry;
     let state = this.state;
     let depth = this.depth;
     let remainingKnown = this.remainingKnown;
     let phase = this.phase;
-    const phased = PHASED;
     const unlink = (k: number): void => {
       const after = next[k]!;
       next[prev[k]!] = after;
@@ -245,6 +254,20 @@ class PartSearch<S, I, O> {
       next[prev[k]!] = k;
       if (after !== -1) prev[after] = k;
     };
+    // Linearize operation i (already marked in the bitsets), reaching `to`.
+    const descend = (i: number, to: S): void => {
+      stackOp[depth] = i;
+      stackState[depth] = state;
+      depth++;
+      levels[depth] = undefined;
+      if (depth > this.best.length) this.best = Array.from(stackOp.subarray(0, depth));
+      state = to;
+      unlink(i);
+      unlink(n + i);
+      if (optional[i] === 0) remainingKnown--;
+      entry = next[head]!;
+      phase = 1;
+    };
 
     let result: 'ok' | 'illegal' | 'pending' = 'pending';
     for (let step = 0; step < steps; step++) {
@@ -252,65 +275,58 @@ class PartSearch<S, I, O> {
         result = 'ok';
         break;
       }
-      if (entry < n) {
-        const isOptional = optional[entry] === 1;
-        if (phased && isOptional !== (phase === 2)) {
+      if (phase === 1) {
+        if (entry < n) {
+          if (optional[entry] === 0) {
+            const op = ops[entry]!;
+            const r = model.step(state, op.input, op.output);
+            if (r.ok) {
+              linearized.set(entry);
+              known.set(entry);
+              if (this.remember(r.state)) {
+                descend(entry, r.state);
+                continue;
+              }
+              linearized.clear(entry);
+              known.clear(entry);
+            }
+          }
           entry = next[entry]!;
           continue;
         }
-        const op = ops[entry]!;
-        const r = model.step(state, op.input, op.output);
-        if (r.ok) {
-          linearized.set(entry);
-          if (isOptional) this.chosenOptional++;
-          else known.set(entry);
-          const config = this.enter(r.state);
-          if (config !== undefined) {
-            stackOp[depth] = entry;
-            stackState[depth] = state;
-            stackConfig[depth] = config;
-            depth++;
-            if (depth > this.best.length) this.best = Array.from(stackOp.subarray(0, depth));
-            state = r.state;
-            unlink(entry);
-            unlink(n + entry);
-            if (!isOptional) remainingKnown--;
-            entry = next[head]!;
-            phase = 1;
-            continue;
-          }
-          linearized.clear(entry);
-          if (isOptional) this.chosenOptional--;
-          else known.clear(entry);
-        }
-        entry = next[entry]!;
-      } else if (phased && phase === 1) {
-        // End of this level's candidates: now the optional operations among them.
+        // A return ends this level's candidates; the known ones are done, now the optional ones.
         phase = 2;
-        entry = next[head]!;
+        levels[depth] ??= this.optionalChildren(state);
+        continue;
+      }
+      const level = levels[depth]!;
+      if (level.pos < level.ops.length) {
+        const i = level.ops[level.pos]!;
+        const to = level.states[level.pos]!;
+        level.pos++;
+        linearized.set(i);
+        descend(i, to);
+        continue;
+      }
+      // Every way on from here failed: the operation returning next had to come earlier.
+      if (depth === 0) {
+        result = 'illegal';
+        break;
+      }
+      levels[depth] = undefined;
+      depth--;
+      const i = stackOp[depth]!;
+      state = stackState[depth]!;
+      stackState[depth] = undefined as S;
+      linearized.clear(i);
+      relink(n + i);
+      relink(i);
+      if (optional[i] === 1) {
+        phase = 2;
       } else {
-        // A return reached: the operation it belongs to had to be linearized before this point.
-        if (depth === 0) {
-          result = 'illegal';
-          break;
-        }
-        depth--;
-        const i = stackOp[depth]!;
-        this.markExplored(stackConfig[depth]!);
-        stackConfig[depth] = undefined as unknown as Config<S>;
-        state = stackState[depth]!;
-        stackState[depth] = undefined as S;
-        linearized.clear(i);
-        if (optional[i] === 1) {
-          this.chosenOptional--;
-          phase = 2;
-        } else {
-          known.clear(i);
-          remainingKnown++;
-          phase = 1;
-        }
-        relink(n + i);
-        relink(i);
+        known.clear(i);
+        remainingKnown++;
+        phase = 1;
         entry = next[i]!;
       }
     }
@@ -321,56 +337,56 @@ class PartSearch<S, I, O> {
     this.phase = phase;
     if (result !== 'pending') {
       this.done = result;
-      this.cache.clear();
-      this.explored.clear();
+      this.seen.clear();
+      this.levels.length = 0;
     }
     return result;
   }
 
-  private stateHash(state: S): number {
-    return this.model.hash ? Math.imul(this.model.hash(state), 0x9e3779b1) : 0;
+  /**
+   * Registers every new configuration one optional operation away from here, before any of them is
+   * searched: a long run of optional operations is then dominated by a shorter one reaching the
+   * same state (see remember), instead of being searched first because depth-first got there first.
+   */
+  private optionalChildren(state: S): OptionalLevel<S> {
+    const { n, next, ops, model, optional, linearized } = this;
+    const level: OptionalLevel<S> = { ops: [], states: [], pos: 0 };
+    for (let e = next[this.head]!; e !== -1 && e < n; e = next[e]!) {
+      if (optional[e] === 0) continue;
+      const op = ops[e]!;
+      const r = model.step(state, op.input, op.output);
+      if (!r.ok) continue;
+      linearized.set(e);
+      if (this.remember(r.state)) {
+        level.ops.push(e);
+        level.states.push(r.state);
+      }
+      linearized.clear(e);
+    }
+    return level;
   }
 
   /**
-   * Records the configuration just reached (linearized set, `state`) and returns it, or returns
-   * undefined when it need not be explored: seen before, or dominated by a fully explored
-   * configuration with the same known operations and state and a subset of its optional ones
-   * (which had every option this one has, since optional operations can always go last).
+   * Records the configuration just reached (linearized set, `state`) and returns true, or returns
+   * false when it need not be explored: one with the same known operations linearized, the same
+   * state and a subset of its optional ones was reached before (including this very one). That one
+   * has every completion this one has, because optional operations may be left out, so searching
+   * it (or having searched it) covers this one.
    */
-  private enter(state: S): Config<S> | undefined {
-    const { model, linearized } = this;
-    const sh = this.stateHash(state);
-    if (this.chosenOptional > 0) {
-      const candidates = this.explored.get(this.known.hash() ^ sh);
-      if (candidates !== undefined) {
-        for (let i = 0; i < candidates.length; i++) {
-          const seen = candidates[i]!;
-          if (seen.bits.isSubsetOf(linearized) && linearized.isSubsetOfUnion(seen.bits, this.optionalMask) && model.equal(seen.state, state)) return undefined;
-        }
-      }
-    }
-    const key = linearized.hash() ^ sh;
-    let bucket = this.cache.get(key);
+  private remember(state: S): boolean {
+    const { model, linearized, optionalMask } = this;
+    const key = this.known.hash() ^ (model.hash ? Math.imul(model.hash(state), 0x9e3779b1) : 0);
+    const bucket = this.seen.get(key);
     if (bucket === undefined) {
-      bucket = [];
-      this.cache.set(key, bucket);
-    } else {
-      for (let i = 0; i < bucket.length; i++) {
-        const seen = bucket[i]!;
-        if (seen.bits.equals(linearized) && model.equal(seen.state, state)) return undefined;
-      }
+      this.seen.set(key, [{ bits: linearized.clone(), state }]);
+      return true;
     }
-    const config: Config<S> = { bits: linearized.clone(), state, knownHash: this.known.hash() ^ sh };
-    bucket.push(config);
-    return config;
-  }
-
-  /** A configuration whose subtree has been searched without success. */
-  private markExplored(config: Config<S>): void {
-    if (this.optionalMask.popcount() === 0) return;
-    const bucket = this.explored.get(config.knownHash);
-    if (bucket === undefined) this.explored.set(config.knownHash, [config]);
-    else bucket.push(config);
+    for (let i = 0; i < bucket.length; i++) {
+      const seen = bucket[i]!;
+      if (seen.bits.isSubsetOf(linearized) && linearized.isSubsetOfUnion(seen.bits, optionalMask) && model.equal(seen.state, state)) return false;
+    }
+    bucket.push({ bits: linearized.clone(), state });
+    return true;
   }
 
   counterexample(): Counterexample<I, O> {
