@@ -3,7 +3,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeCgroupTree, unmountUnder } from './host.js';
+import { loadHarness } from './e2e-harness.js';
 import { mustRun } from './timed-process.js';
 
 /** The fields of runc's default config.json that the bench changes. */
@@ -67,8 +67,9 @@ export class RuncBundle {
 
   /** Removes the bundle, its state dir and cgroups. Never throws. */
   async destroy(): Promise<void> {
-    await unmountUnder(this.dir);
-    await removeCgroupTree(this.cgroupParent);
+    const h = await loadHarness().catch(() => undefined);
+    await h?.unmountUnder(this.dir);
+    await h?.removeCgroupTree(this.cgroupParent);
     await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

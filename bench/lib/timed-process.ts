@@ -14,6 +14,9 @@ export interface TimedRunOptions {
 
 export interface TimedRun {
   ms: number;
+  /** Wall-clock epoch ms at spawn and at exit, to line the run up with a daemon's log. */
+  startedAt: number;
+  endedAt: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -29,6 +32,7 @@ export function timedRun(cmd: string, args: readonly string[], o: TimedRunOption
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const t0 = performance.now();
+    const startedAt = Date.now();
     const child = spawn(cmd, args, {
       env: o.env ?? process.env,
       stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -44,7 +48,7 @@ export function timedRun(cmd: string, args: readonly string[], o: TimedRunOption
     child.once('close', (code, sig) => {
       const ms = performance.now() - t0;
       clearTimeout(timer);
-      resolve({ ms, code: code ?? (sig ? 128 : -1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      resolve({ ms, startedAt, endedAt: startedAt + ms, code: code ?? (sig ? 128 : -1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
     if (o.input !== undefined && child.stdin) {
       child.stdin.on('error', () => undefined);

@@ -35,6 +35,14 @@ export interface Teardown {
   teardown(fn: () => Promise<void> | void): void;
 }
 
+export interface DaemonOptions {
+  /** Start of the daemon's cgroup parent name, so leftovers show whose they are (default "shoal-e2e"). */
+  cgroupPrefix?: string;
+  /** The daemon's --log-level (default debug, for post-mortems). */
+  logLevel?: string;
+}
+
+/** A private shoald (also used by bench/ so that both run the daemon the same way). */
 export class Daemon {
   process?: ChildProcess;
   readonly socket: string;
@@ -43,12 +51,18 @@ export class Daemon {
   readonly cgroupParent: string;
   readonly logPath: string;
 
-  constructor(readonly dir: string) {
+  private readonly logLevel: string;
+
+  constructor(
+    readonly dir: string,
+    o: DaemonOptions = {},
+  ) {
     this.dataRoot = join(dir, 'data');
     this.execRoot = join(dir, 'exec');
     this.socket = join(dir, 'exec', 'shoald.sock');
-    this.cgroupParent = `shoal-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.cgroupParent = `${o.cgroupPrefix ?? 'shoal-e2e'}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.logPath = join(dir, 'shoald.log');
+    this.logLevel = o.logLevel ?? 'debug';
   }
 
   get host(): string {
@@ -61,7 +75,7 @@ export class Daemon {
     await new Promise((r) => log.once('open', r));
     const child = spawn(
       process.execPath,
-      [SHOALD_MAIN, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--cgroup-parent', this.cgroupParent, '--log-level', 'debug', ...extraArgs],
+      [SHOALD_MAIN, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--cgroup-parent', this.cgroupParent, '--log-level', this.logLevel, ...extraArgs],
       { stdio: ['ignore', log, log] },
     );
     this.process = child;
@@ -116,7 +130,7 @@ export class Daemon {
     await killContainers(join(this.execRoot, 'runc'));
     await killShims(this.execRoot);
     await unmountUnder(this.dir);
-    await removeCgroups(this.cgroupParent);
+    await removeCgroupTree(this.cgroupParent);
     await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
@@ -192,7 +206,7 @@ async function killShims(execRoot: string): Promise<void> {
   }
 }
 
-/** Unmounts everything mounted under `dir`, deepest first. */
+/** Lazily unmounts everything mounted at or under `dir`, deepest first. Never throws. */
 export async function unmountUnder(dir: string): Promise<void> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -202,17 +216,31 @@ export async function unmountUnder(dir: string): Promise<void> {
   for (const m of mounts) await execFileP('umount', ['-l', m]).catch(() => undefined);
 }
 
-async function removeCgroups(parent: string): Promise<void> {
-  const roots = ['/sys/fs/cgroup', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((c) => join('/sys/fs/cgroup', c))];
-  for (const root of roots) {
-    const p = join(root, parent);
-    if (!(await stat(p).then((s) => s.isDirectory(), () => false))) continue;
-    for (const child of await readdir(p).catch(() => [] as string[])) {
-      const c = join(p, child);
-      if (await stat(c).then((s) => s.isDirectory(), () => false)) await rmdir(c).catch(() => undefined);
-    }
-    await rmdir(p).catch(() => undefined);
+/**
+ * Removes the cgroup `name` (relative to each hierarchy root) and everything below it, in
+ * every mounted hierarchy: cgroup v2, each v1 controller, and a hybrid's unified mount.
+ * Never throws; a cgroup that still has processes simply stays.
+ */
+export async function removeCgroupTree(name: string): Promise<void> {
+  const base = '/sys/fs/cgroup';
+  const roots = [base, ...(await readdir(base).catch(() => [] as string[])).map((c) => join(base, c))];
+  for (const root of roots) await rmdirDeep(join(root, name));
+}
+
+async function rmdirDeep(dir: string): Promise<void> {
+  if (!(await isDir(dir))) return;
+  for (const child of await readdir(dir).catch(() => [] as string[])) {
+    const c = join(dir, child);
+    if (await isDir(c)) await rmdirDeep(c);
   }
+  await rmdir(dir).catch(() => undefined);
+}
+
+function isDir(p: string): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** Polls `fn` until it returns true or the time runs out. */
