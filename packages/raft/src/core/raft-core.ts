@@ -25,6 +25,12 @@ export interface RaftTestingBugs {
   voteWithoutLogCheck?: boolean;
   /** Commit entries of earlier terms by counting replicas (the Figure 8 bug, §5.4.2). */
   commitPreviousTermByCounting?: boolean;
+  /**
+   * The leader counts its own entries toward the commit quorum as soon as it appends them, not when
+   * the host reports them persisted (advance). Harmless only while every message waits for the
+   * leader's fsync.
+   */
+  leaderCountsUnpersistedEntries?: boolean;
 }
 
 export interface RaftCoreOptions {
@@ -370,7 +376,18 @@ export class RaftCore {
       if (rd.snapshot.metadata.index > this.raftLog.applied) this.raftLog.applied = rd.snapshot.metadata.index;
     }
     const lastEnt = rd.entries[rd.entries.length - 1];
-    if (lastEnt) this.raftLog.stableTo(lastEnt.index, lastEnt.term);
+    if (lastEnt) {
+      this.raftLog.stableTo(lastEnt.index, lastEnt.term);
+      // The leader's own entries count toward the commit quorum only once they are durable, so the
+      // host may send appends to followers while its own fsync runs (thesis §10.2.1).
+      if (this.state === StateType.Leader && this.raftLog.matchTerm(lastEnt.index, lastEnt.term)) {
+        const self = this.trk.progress.get(this.id);
+        if (self?.maybeUpdate(lastEnt.index) && this.maybeCommit()) {
+          this.releasePendingReadIndexMessages();
+          this.bcastAppend();
+        }
+      }
+    }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted) {
       this.raftLog.appliedTo(lastCommitted.index);
@@ -454,7 +471,8 @@ export class RaftCore {
     const last = this.raftLog.lastIndex();
     for (const [id, old] of this.trk.progress) {
       const pr = new Progress(last + 1, old.isLearner, this.trk.maxInflight, this.trk.maxInflightBytes);
-      if (id === this.id) pr.match = last;
+      // Our own match is what is durable: entries still unstable count once advance() reports them persisted.
+      if (id === this.id) pr.match = this.bugs.leaderCountsUnpersistedEntries === true ? last : this.raftLog.unstableOffset - 1;
       this.trk.progress.set(id, pr);
     }
     this.pendingConfIndex = 0;
@@ -935,9 +953,11 @@ export class RaftCore {
     this.uncommittedSize += size;
     const stamped = es.map((e, i) => ({ ...e, term: this.term, index: li + 1 + i }));
     const last = this.raftLog.append(stamped);
-    // The leader counts itself; its entries are persisted before any message that depends on them is sent.
-    this.trk.progress.get(this.id)?.maybeUpdate(last);
-    this.maybeCommit();
+    // The leader counts itself only once the entries are durable (advance()); a single voter commits then.
+    if (this.bugs.leaderCountsUnpersistedEntries === true) {
+      this.trk.progress.get(this.id)?.maybeUpdate(last);
+      this.maybeCommit();
+    }
     return true;
   }
 

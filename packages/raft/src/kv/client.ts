@@ -62,6 +62,8 @@ type Bytes = Uint8Array | string;
 const enc = new TextEncoder();
 const bytes = (v: Bytes): Uint8Array => (typeof v === 'string' ? enc.encode(v) : v);
 const RETRYABLE = new Set(['NotLeader', 'Unavailable', 'DeadlineExceeded', 'Canceled']);
+/** The longest pause between retries (before jitter). */
+const MAX_RETRY_WAIT_MS = 100;
 
 function reasonOf(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
@@ -202,7 +204,9 @@ export class KvClient {
         const e = err as KvError;
         if (!RETRYABLE.has(e.code)) throw e;
         if (write && e.indeterminate && !this.retryIndeterminate) throw e;
-        let wait = Math.min(20 * 2 ** Math.min(attempt, 5), 500);
+        // Short and jittered: during an election the next answer that can succeed comes within
+        // a few heartbeats of the new leader's win, and 500 clients must not retry in lockstep.
+        let wait = Math.min(10 * 2 ** Math.min(attempt, 4), MAX_RETRY_WAIT_MS) * (0.5 + Math.random() / 2);
         if (e.code === 'NotLeader' && e.leaderClientAddr) {
           this.moveTo(e.leaderClientAddr);
           wait = e.leaderClientAddr === ep ? wait : 0;

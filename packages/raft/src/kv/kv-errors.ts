@@ -55,6 +55,9 @@ export function toGrpcError(
   return { code: STATUS[code] ?? grpc.status.INTERNAL, details: typeof e.message === 'string' ? e.message : String(err), metadata };
 }
 
+/** grpc-js details of UNAVAILABLE calls that never reached a server. */
+const NEVER_SENT = /No connection established|ECONNREFUSED|Channel closed before call started|Stream refused by server/;
+
 /** Client edge: a grpc error → KvError. Failures where the request may have been processed are indeterminate. */
 export function fromGrpcError(err: grpc.ServiceError): KvError {
   const md = err.metadata;
@@ -72,8 +75,10 @@ export function fromGrpcError(err: grpc.ServiceError): KvError {
     opts.indeterminate = str(META_INDETERMINATE) === '1';
     return new KvError(shoal, err.details || err.message, opts);
   }
-  // No Shoal code: the failure is in the transport. Only "never connected" is certainly harmless.
-  const neverSent = err.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|connect/i.test(err.details);
+  // No Shoal code: the failure is in the transport. Only "the request never left" is certainly
+  // harmless. grpc-js says "Connection dropped" when a connection breaks mid-call (the server may
+  // have applied the write), so a bare /connect/ must not match here.
+  const neverSent = err.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(err.details);
   opts.indeterminate = !neverSent;
   const code = err.code === grpc.status.DEADLINE_EXCEEDED ? 'DeadlineExceeded' : err.code === grpc.status.CANCELLED ? 'Canceled' : 'Unavailable';
   return new KvError(code, `The KV call failed: ${err.details || err.message}.`, opts);

@@ -143,10 +143,20 @@ export class KvServer {
     const unary = <Req, Res>(fn: (req: Req, signal: AbortSignal) => Promise<Res>) => {
       return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
         const ac = new AbortController();
-        call.on('cancelled', () => ac.abort(new DOMException('The client cancelled the call.', 'AbortError')));
+        let settled = false;
+        // grpc-js also reports 'cancelled' when the stream closes after the answer: only a pending call aborts.
+        call.on('cancelled', () => {
+          if (!settled) ac.abort(new DOMException('The client cancelled the call.', 'AbortError'));
+        });
         fn(call.request, ac.signal).then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toGrpcError(err, (id) => this.node.member(id)?.meta)),
+          (res) => {
+            settled = true;
+            callback(null, res);
+          },
+          (err: unknown) => {
+            settled = true;
+            callback(toGrpcError(err, (id) => this.node.member(id)?.meta));
+          },
         );
       };
     };

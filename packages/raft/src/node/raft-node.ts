@@ -1,7 +1,10 @@
 // The host loop around RaftCore (etcd's node.go / swarmkit's raft.Run, in
-// one async loop). Every Ready is handled strictly in this order:
-//   persist (DiskStorage.persist: one fdatasync) → send → apply snapshot and
-//   committed entries → resolve waiting proposals and reads → advance.
+// one async loop). Every Ready is handled in this order:
+//   send the leader's appends and heartbeats → apply committed entries and
+//   resolve waiting proposals and reads → persist (DiskStorage.persist: one
+//   fdatasync) → send the other messages → advance. A Ready that changes term
+//   or vote holds every message until the fsync; one carrying a snapshot is
+//   applied only after it (see core/ready-messages.ts).
 // Proposals, reads, ticks and peer messages are fed into the core as they
 // arrive, also while a Ready is being persisted, so everything that arrives
 // during one fsync is covered by the next one (group commit).
@@ -15,6 +18,7 @@ import { decodeConfChange } from '../core/conf-change.js';
 import { isProposalDropped } from '../core/errors.js';
 import type { MemoryStorage } from '../core/memory-storage.js';
 import { RaftCore, newMessage } from '../core/raft-core.js';
+import { splitReadyMessages } from '../core/ready-messages.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot, StateType } from '../core/types.js';
 import { ConfChangeType, EntryType, MessageType, StateType as States } from '../core/types.js';
 import { DiskStorage, type DiskStorageOptions } from '../storage/disk-storage.js';
@@ -694,23 +698,36 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     // 0. Leadership lost or moved: fail waiters first, before anything of this Ready is applied.
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.state);
-    // 1. Persist: one fdatasync for hard state + entries (+ the received snapshot).
+    // 1. The leader's appends and heartbeats go out now, so followers write in parallel with our
+    //    own fsync (the core counts our entries for commit only after advance()).
+    const { beforePersist, afterPersist } = splitReadyMessages(rd, this.memory.hardStateNow());
+    if (beforePersist.length > 0) this.transport.send(beforePersist);
+    // 2. Committed entries are durable on a quorum already: apply them while our fsync runs.
+    //    A received snapshot is applied only once it is on disk.
+    const snapshot = rd.snapshot && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
+    if (!snapshot) this.applyReady(rd);
+    // 3. Persist: one fdatasync for hard state + entries (+ the received snapshot).
     await this.disk.persist(rd);
-    // 2. Send.
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
-    // 3. Apply.
-    if (rd.snapshot && rd.snapshot.metadata.index > 0) this.applySnapshot(rd.snapshot);
+    // 4. Send what promises our durable state (append and vote responses, ...).
+    if (afterPersist.length > 0) this.transport.send(afterPersist);
+    if (snapshot) {
+      this.applySnapshot(snapshot);
+      this.applyReady(rd);
+    }
+    // 5. Advance.
+    this.core.advance(rd);
+    if (rd.committedEntries.length > 0 || rd.softState) this.runWatchers();
+    if (rd.committedEntries.length > 0) await this.maybeSnapshot();
+  }
+
+  /** Applies the Ready's committed entries, then records confirmed read indexes and serves those now applied. */
+  private applyReady(rd: Ready): void {
     for (const e of rd.committedEntries) this.applyEntry(e);
-    // 4. Reads: record confirmed read indexes, serve those now applied.
     for (const rs of rd.readStates) {
       const b = this.reads.get(dec.decode(rs.requestCtx));
       if (b) b.index = rs.index;
     }
     this.serveReads();
-    // 5. Advance.
-    this.core.advance(rd);
-    if (rd.committedEntries.length > 0 || rd.softState) this.runWatchers();
-    if (rd.committedEntries.length > 0) await this.maybeSnapshot();
   }
 
   private onSoftState(lead: NodeId, state: StateType): void {

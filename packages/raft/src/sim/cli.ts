@@ -1,4 +1,4 @@
-// `npm run sim -- --seeds 100000 [--from 1] [--profile default|figure8] [--steps N] [--bug voteWithoutLogCheck]`
+// `npm run sim -- --seeds 100000 [--from 1] [--profile default|figure8] [--steps N] [--bug voteWithoutLogCheck|commitPreviousTermByCounting|leaderCountsUnpersistedEntries|sendAllBeforeFsync]`
 // runs many seeded simulations and prints every failing seed as `seed=N`.
 // `SIM_SEED=N npm run sim` replays one seed with a trace of its events.
 
@@ -21,9 +21,10 @@ function main(): number {
   const steps = arg('steps');
   if (steps !== undefined) base.steps = Number(steps);
   const bug = arg('bug');
-  if (bug === 'voteWithoutLogCheck' || bug === 'commitPreviousTermByCounting') base.testingBugs = { [bug]: true };
+  if (bug === 'voteWithoutLogCheck' || bug === 'commitPreviousTermByCounting' || bug === 'leaderCountsUnpersistedEntries') base.testingBugs = { [bug]: true };
+  else if (bug === 'sendAllBeforeFsync') base.hostBugs = { [bug]: true };
   else if (bug !== undefined) {
-    console.error(`Unknown bug ${bug}; use voteWithoutLogCheck or commitPreviousTermByCounting.`);
+    console.error(`Unknown bug ${bug}; use voteWithoutLogCheck, commitPreviousTermByCounting, leaderCountsUnpersistedEntries or sendAllBeforeFsync.`);
     return 2;
   }
 

@@ -47,3 +47,9 @@ test('a planted bug (committing a previous-term entry by counting, Figure 8) is 
   t.log(`caught at seed=${f?.seed}: ${f?.violation}`);
   t.regex(f?.violation ?? '', /leader completeness|state machine safety|acknowledged/);
 });
+
+test('a planted host bug (sending append responses before the fsync) is caught within 500 seeds', (t) => {
+  const f = firstFailure(1, 500, { hostBugs: { sendAllBeforeFsync: true } });
+  t.truthy(f, 'no seed exposed the bug');
+  t.log(`caught at seed=${f?.seed}: ${f?.violation}`);
+});

@@ -10,6 +10,7 @@ import { isProposalDropped } from '../core/errors.js';
 import { MemoryStorage } from '../core/memory-storage.js';
 import { RaftCore } from '../core/raft-core.js';
 import type { RaftTestingBugs } from '../core/raft-core.js';
+import { splitReadyMessages } from '../core/ready-messages.js';
 import type { ConfChange, Message, NodeId, Ready } from '../core/types.js';
 import { ConfChangeType, EntryType, MessageType, StateType } from '../core/types.js';
 import { InvariantViolation, Invariants } from './invariants.js';
@@ -38,8 +39,15 @@ export interface SimOptions {
   /** Bytes of entry data per append message (small values split catch-up into many messages). Default 64. */
   maxSizePerMsg?: number;
   testingBugs?: RaftTestingBugs;
+  /** Planted host-loop bugs, for proving that the simulator catches them. */
+  hostBugs?: SimHostBugs;
   /** Called with a line per notable event (SIM_SEED replays print them). */
   trace?: (line: string) => void;
+}
+
+export interface SimHostBugs {
+  /** Send every message of a Ready before its fsync (followers acknowledge appends they may lose). */
+  sendAllBeforeFsync?: boolean;
 }
 
 export interface SimResult {
@@ -67,6 +75,8 @@ class SimNode {
   alive = true;
   incarnation = 0;
   rd: Ready | undefined;
+  /** The messages of `rd` that wait for its fsync. */
+  rdLate: Message[] = [];
   /** The state machine: payloads applied in order, and the last applied index. */
   payloads: string[] = [];
   payloadSet = new Set<string>();
@@ -103,6 +113,7 @@ class SimNode {
       ...(this.sim.opts.testingBugs ? { testingBugs: this.sim.opts.testingBugs } : {}),
     });
     this.rd = undefined;
+    this.rdLate = [];
     this.waiting.clear();
     this.reads.clear();
     this.incarnation++;
@@ -111,6 +122,7 @@ class SimNode {
   crash(): void {
     this.alive = false;
     this.rd = undefined;
+    this.rdLate = [];
     this.waiting.clear();
     this.reads.clear();
   }
@@ -158,12 +170,21 @@ export class Simulator {
 
   // ---- the host loop of one node, split where a crash can fall ----
 
-  /** Take a Ready and write it to the page cache; fsync now or leave it for a later step. */
+  /**
+   * Take a Ready, send what may go before the fsync (the leader's appends), apply its committed
+   * entries (they are durable on a quorum already), and write it to the page cache; fsync now or
+   * leave it for a later step. This is RaftNode.handleReady's order.
+   */
   private beginReady(n: SimNode, syncNow: boolean): void {
     const rd = n.core.ready();
     n.rd = rd;
     // Habit 3: on losing leadership, reject waiting proposals before applying anything.
     if (rd.softState && rd.softState.state !== StateType.Leader) n.waiting.clear();
+    const split = this.opts.hostBugs?.sendAllBeforeFsync === true
+      ? { beforePersist: rd.messages, afterPersist: [] }
+      : splitReadyMessages(rd, n.disk.durable.hardStateNow());
+    for (const m of split.beforePersist) this.flights.push({ m });
+    n.rdLate = split.afterPersist;
     if (rd.snapshot) n.disk.writeSnapshot(rd.snapshot);
     n.disk.writeEntries(rd.entries);
     if (rd.hardState) n.disk.writeHardState(rd.hardState);
@@ -171,14 +192,23 @@ export class Simulator {
       const prevTerm = e.index - 1 >= n.disk.volatile.firstIndex() - 1 ? n.disk.volatile.term(e.index - 1) : -1;
       this.inv.checkWritten(n.id, e, prevTerm);
     }
+    if (!rd.snapshot) this.applyReady(n, rd);
     if (syncNow || !rd.mustSync) this.finishReady(n);
   }
 
-  /** fsync (if the Ready needs it), send, apply, acknowledge, advance. */
+  /** fsync (if the Ready needs it), send the rest, apply a snapshot Ready, advance. */
   private finishReady(n: SimNode): void {
     const rd = n.rd!;
     if (rd.mustSync) n.disk.fsync();
-    for (const m of rd.messages) this.flights.push({ m });
+    for (const m of n.rdLate) this.flights.push({ m });
+    n.rdLate = [];
+    if (rd.snapshot) this.applyReady(n, rd);
+    n.rd = undefined;
+    n.core.advance(rd);
+  }
+
+  /** Apply the snapshot and committed entries, acknowledge proposals, serve reads. */
+  private applyReady(n: SimNode, rd: Ready): void {
     if (rd.snapshot) {
       const s = rd.snapshot;
       n.payloads = s.metadata.index > 1 ? (JSON.parse(dec.decode(s.data)) as string[]) : [];
@@ -211,8 +241,6 @@ export class Simulator {
       if (r) r.index = rs.index;
     }
     this.serveReads(n);
-    n.rd = undefined;
-    n.core.advance(rd);
   }
 
   /**
