@@ -169,7 +169,12 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
+/**
+ * The process entry: runs `main` on the real argv and stdio, then exits with
+ * its code. Exported for the bundle's launcher (scripts/bundle.mjs), which
+ * runs this module from a code-cached CommonJS file, not as the entry script.
+ */
+export async function runProcess(): Promise<never> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
   });
@@ -181,3 +186,6 @@ if (isEntryPoint()) {
   });
   process.exit(code);
 }
+
+// No top-level await: the bundle is CommonJS (V8 can code-cache only that on Node 20).
+if (isEntryPoint()) void runProcess();
