@@ -8,7 +8,14 @@ echo "==> lint" >&2
 npm run --silent lint
 echo "==> tests" >&2
 set -o pipefail
-npx ava --tap "$@" | awk '
-  /^# pass/ {p=$3} /^# fail/ {f=$3} /^# skip/ {s=$3} /^# todo/ {t=$3}
+# Two runs, the chaos tests alone after the rest; one closing line for both.
+run_tests() {
+  local st=0
+  npx ava --tap "$@" || st=$?
+  npx ava --tap --config ava.chaos.config.js "$@" || st=$?
+  return $st
+}
+run_tests "$@" | awk '
+  /^# pass/ {p+=$3} /^# fail/ {f+=$3} /^# skip/ {s+=$3}
   {print; fflush()}
   END {printf "%d passed, %d failed%s\n", p, f, (s ? ", " s " skipped" : "")}'

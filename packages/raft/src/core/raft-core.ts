@@ -62,6 +62,14 @@ export interface RaftCoreOptions {
   readOnlyOption?: ReadOnlyOption;
   /** Followers drop proposals instead of forwarding them to the leader. Default false. */
   disableProposalForwarding?: boolean;
+  /**
+   * Let the host take the next Ready before advancing the previous ones (etcd's async storage
+   * writes): Readies are then persisted, and advanced, in the order taken; each carries only
+   * entries and committed entries the earlier ones did not. A Ready carrying a snapshot is handed
+   * out only when none is outstanding, and none follows it until it is advanced. Default false:
+   * ready() before advance() throws.
+   */
+  asyncStorageWrites?: boolean;
   testingBugs?: RaftTestingBugs;
 }
 
@@ -151,7 +159,9 @@ export class RaftCore {
 
   private prevSoftState: SoftState;
   private prevHardState: HardState;
-  private outstanding: Ready | undefined;
+  /** Readies handed out and not yet advanced, oldest first (at most one unless asyncStorageWrites). */
+  private outstanding: Ready[] = [];
+  private readonly asyncStorageWrites: boolean;
 
   /** @throws RaftError InvalidConfig for a bad option or inconsistent storage. */
   constructor(opts: RaftCoreOptions) {
@@ -174,6 +184,7 @@ export class RaftCore {
     }
     this.disableProposalForwarding = opts.disableProposalForwarding ?? false;
     this.bugs = opts.testingBugs ?? {};
+    this.asyncStorageWrites = opts.asyncStorageWrites ?? false;
     const maxInflight = opts.maxInflightMsgs ?? 256;
     if (maxInflight <= 0) throw new RaftError(RaftErrorCode.InvalidConfig, 'maxInflightMsgs must be positive.');
 
@@ -321,27 +332,41 @@ export class RaftCore {
     return this.trk.confState();
   }
 
-  /** True when ready() has something and no Ready is outstanding (advance() not yet called). */
+  /**
+   * True when ready() has something and may be called: no Ready is outstanding, or (with
+   * asyncStorageWrites) none of the outstanding ones carries a snapshot and the next one would
+   * not carry one either.
+   */
   hasReady(): boolean {
-    if (this.outstanding) return false;
+    if (this.outstanding.length > 0) {
+      if (!this.asyncStorageWrites || this.outstanding.some((r) => r.snapshot) || this.raftLog.unstableSnapshot) return false;
+    }
     const ss = this.softState();
     if (ss.lead !== this.prevSoftState.lead || ss.state !== this.prevSoftState.state) return true;
     if (!hardStateEqual(this.hardState(), this.prevHardState)) return true;
     if (this.raftLog.unstableSnapshot) return true;
-    if (this.msgs.length > 0 || this.raftLog.unstableEntries.length > 0 || this.readStates.length > 0) return true;
+    if (this.msgs.length > 0 || this.raftLog.entriesToPersist().length > 0 || this.readStates.length > 0) return true;
     return this.raftLog.hasNextCommittedEnts();
+  }
+
+  /** Readies handed out and not yet advanced. */
+  outstandingReadies(): number {
+    return this.outstanding.length;
   }
 
   /**
    * Take the next batch of work. The host must finish it (persist, send, apply) and call
-   * advance(ready) before asking for another; step/tick/propose may be called in between.
-   * @throws RaftError InvalidConfig if the previous Ready was not advanced.
+   * advance(ready); step/tick/propose may be called in between. With asyncStorageWrites it may
+   * take further Readies first (see hasReady), and must persist and advance them in order.
+   * @throws RaftError InvalidConfig if a Ready may not be taken now (hasReady() is false for that reason).
    */
   ready(): Ready {
-    if (this.outstanding) throw new RaftError(RaftErrorCode.InvalidConfig, 'ready() was called again before advance(); finish the previous Ready first.');
+    if (this.outstanding.length > 0 && (!this.asyncStorageWrites || this.outstanding.some((r) => r.snapshot) || this.raftLog.unstableSnapshot)) {
+      throw new RaftError(RaftErrorCode.InvalidConfig, 'ready() was called again before advance(); finish the previous Ready first.');
+    }
     const ss = this.softState();
     const hs = this.hardState();
-    const entries = [...this.raftLog.unstableEntries];
+    const entries = this.raftLog.entriesToPersist();
     const snapshot = this.raftLog.unstableSnapshot;
     const rd: Ready = {
       readStates: this.readStates,
@@ -359,18 +384,21 @@ export class RaftCore {
       rd.hardState = hs;
       this.prevHardState = hs;
     }
+    this.raftLog.acceptInProgress();
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) this.raftLog.applying = lastCommitted.index;
     this.msgs = [];
     this.readStates = [];
-    this.outstanding = rd;
+    this.outstanding.push(rd);
     return rd;
   }
 
-  /** The host finished `rd`: its entries are in Storage and its committed entries are applied. */
+  /** The host finished `rd` (the oldest outstanding Ready): its entries are in Storage and its committed entries are applied. */
   advance(rd: Ready): void {
-    if (this.outstanding !== rd) {
-      throw new RaftError(RaftErrorCode.InvalidConfig, 'advance() was given a Ready that is not the outstanding one.');
+    if (this.outstanding[0] !== rd) {
+      throw new RaftError(RaftErrorCode.InvalidConfig, 'advance() was given a Ready that is not the oldest outstanding one.');
     }
-    this.outstanding = undefined;
+    this.outstanding.shift();
     if (rd.snapshot) {
       this.raftLog.stableSnapTo(rd.snapshot.metadata.index);
       if (rd.snapshot.metadata.index > this.raftLog.applied) this.raftLog.applied = rd.snapshot.metadata.index;

@@ -16,6 +16,16 @@ export class RaftLog {
   committed: number;
   /** Highest index the host has applied (advance()). */
   applied: number;
+  /**
+   * Highest index handed to the host in a Ready's committedEntries (>= applied): with several
+   * Readies outstanding (asyncStorageWrites), the next Ready continues after it.
+   */
+  applying: number;
+  /**
+   * Unstable entries up to this index were handed to the host in a Ready not yet advanced
+   * (etcd's offsetInProgress - 1): the next Ready carries only the ones after it.
+   */
+  inProgress: number;
 
   constructor(readonly storage: Storage) {
     const first = storage.firstIndex();
@@ -23,6 +33,19 @@ export class RaftLog {
     this.unstableOffset = last + 1;
     this.committed = first - 1;
     this.applied = first - 1;
+    this.applying = first - 1;
+    this.inProgress = last;
+  }
+
+  /** Unstable entries not yet handed to the host. */
+  entriesToPersist(): Entry[] {
+    const from = Math.max(this.inProgress + 1, this.unstableOffset);
+    return this.unstableEntries.slice(from - this.unstableOffset);
+  }
+
+  /** The host took every unstable entry (ready()). */
+  acceptInProgress(): void {
+    if (this.unstableEntries.length > 0) this.inProgress = this.unstableOffset + this.unstableEntries.length - 1;
   }
 
   firstIndex(): number {
@@ -109,6 +132,9 @@ export class RaftLog {
 
   private truncateAndAppend(ents: Entry[]): void {
     const after = ents[0]!.index;
+    // Entries from `after` on are new: hand them out again even if a Ready in flight had older ones
+    // there (it is persisted first, so the new ones overwrite them on disk).
+    if (this.inProgress >= after) this.inProgress = after - 1;
     const end = this.unstableOffset + this.unstableEntries.length;
     if (after === end) {
       this.unstableEntries = this.unstableEntries.concat(ents);
@@ -196,16 +222,17 @@ export class RaftLog {
       throw new RaftError(RaftErrorCode.InvalidConfig, `Applied index ${i} is out of range [${this.applied}, ${this.committed}].`);
     }
     this.applied = i;
+    if (this.applying < i) this.applying = i;
   }
 
   hasNextCommittedEnts(): boolean {
     if (this.unstableSnapshot) return false;
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+    return this.committed > Math.max(this.applied, this.applying, this.firstIndex() - 1);
   }
 
   nextCommittedEnts(maxBytes: number): Entry[] {
     if (!this.hasNextCommittedEnts()) return [];
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applied + 1, this.applying + 1, this.firstIndex());
     return this.slice(lo, this.committed + 1, maxBytes);
   }
 
@@ -216,6 +243,7 @@ export class RaftLog {
     if (!e || e.term !== t) return;
     this.unstableEntries = this.unstableEntries.slice(i + 1 - this.unstableOffset);
     this.unstableOffset = i + 1;
+    if (this.inProgress < i) this.inProgress = i;
   }
 
   stableSnapTo(i: number): void {
@@ -233,5 +261,7 @@ export class RaftLog {
     this.unstableOffset = s.metadata.index + 1;
     this.unstableEntries = [];
     this.unstableSnapshot = s;
+    this.inProgress = s.metadata.index;
+    this.applying = s.metadata.index;
   }
 }

@@ -2,6 +2,8 @@
 // because its own entries count toward the commit once they are persisted.
 
 import test from 'ava';
+import { MemoryStorage } from './memory-storage.js';
+import { RaftCore } from './raft-core.js';
 import { splitReadyMessages } from './ready-messages.js';
 import { TestNetwork, newMessage } from './test-network.js';
 import { MessageType, StateType } from './types.js';
@@ -56,4 +58,58 @@ test("only the leader's appends and heartbeats may go before the fsync, and only
     persisted,
   );
   t.deepEqual(snap.beforePersist, []);
+});
+
+test('a pipelined Ready holds its appends while a term change in a Ready ahead of it is not durable', (t) => {
+  const app = newMessage({ type: MessageType.App, from: '1', to: '2', term: 4 });
+  // The Ready in flight made us leader of term 4; the next one has no hard state of its own.
+  const held = splitReadyMessages(ready({ messages: [app] }), { term: 3, vote: '2' }, { term: 4, vote: '1' });
+  t.deepEqual(held.beforePersist, []);
+  t.deepEqual(held.afterPersist, [app]);
+  const durable = splitReadyMessages(ready({ messages: [app] }), { term: 4, vote: '1' }, { term: 4, vote: '1' });
+  t.deepEqual(durable.beforePersist, [app]);
+});
+
+test('with asyncStorageWrites a second Ready carries only what the first did not, and Readies advance in order', (t) => {
+  const storage = MemoryStorage.bootstrap({ voters: ['1'], learners: [] });
+  const core = new RaftCore({ id: '1', storage, random: () => 0, asyncStorageWrites: true });
+  core.campaign();
+  const r0 = core.ready();
+  storage.setHardState(r0.hardState!);
+  storage.append(r0.entries);
+  core.advance(r0);
+  // Drain the empty entry of the new term.
+  while (core.hasReady()) {
+    const r = core.ready();
+    if (r.hardState) storage.setHardState(r.hardState);
+    storage.append(r.entries);
+    core.advance(r);
+  }
+  core.propose(enc('a'));
+  const r1 = core.ready();
+  t.deepEqual(r1.entries.map((e) => new TextDecoder().decode(e.data)), ['a']);
+  core.propose(enc('b'));
+  t.true(core.hasReady(), 'the next Ready may be taken while the first is in flight');
+  const r2 = core.ready();
+  t.deepEqual(r2.entries.map((e) => new TextDecoder().decode(e.data)), ['b']);
+  t.deepEqual(r2.committedEntries, [], 'nothing commits before the single voter persisted it');
+  t.throws(() => core.advance(r2), { message: /oldest outstanding/ });
+  storage.append(r1.entries);
+  core.advance(r1);
+  const r3 = core.ready();
+  t.deepEqual(r3.committedEntries.map((e) => new TextDecoder().decode(e.data)), ['a'], 'a commits once persisted; b is not durable yet');
+  storage.append(r2.entries);
+  core.advance(r2);
+  core.advance(r3);
+  const r4 = core.ready();
+  t.deepEqual(r4.committedEntries.map((e) => new TextDecoder().decode(e.data)), ['b'], 'each committed entry is handed out once');
+  core.advance(r4);
+});
+
+test('without asyncStorageWrites a second Ready before advance is refused', (t) => {
+  const core = new RaftCore({ id: '1', storage: MemoryStorage.bootstrap({ voters: ['1'], learners: [] }), random: () => 0 });
+  core.campaign();
+  core.ready();
+  t.false(core.hasReady());
+  t.throws(() => core.ready(), { message: /before advance/ });
 });

@@ -6,6 +6,10 @@
 // safe as long as the Ready does not change term or vote (the leader won its
 // term with a vote that is already durable). Everything else waits: append
 // and vote responses promise the sender's own durable state.
+//
+// With pipelined Readies (RaftCoreOptions.asyncStorageWrites) a Ready that
+// does not change term or vote may still follow one in flight that does, so
+// the check is against the newest term and vote handed out, not the Ready's.
 
 import type { HardState, Message, Ready } from './types.js';
 import { MessageType } from './types.js';
@@ -18,13 +22,17 @@ export interface ReadyMessages {
 }
 
 /**
- * Splits `rd.messages`. `persisted` is the hard state already durable (the
- * one the previous Ready wrote); when `rd` changes its term or vote, or
- * carries a snapshot, every message waits for the fsync.
+ * Splits `rd.messages`. `persisted` is the hard state already durable;
+ * `newest` the term and vote of the newest Ready taken (default: `rd`'s hard
+ * state, else `persisted`, right when no other Ready is in flight). When
+ * those differ, or `rd` carries a snapshot, every message waits for the fsync.
  */
-export function splitReadyMessages(rd: Ready, persisted: Pick<HardState, 'term' | 'vote'>): ReadyMessages {
-  const hs = rd.hardState;
-  const durableTerm = !hs || (hs.term === persisted.term && hs.vote === persisted.vote);
+export function splitReadyMessages(
+  rd: Ready,
+  persisted: Pick<HardState, 'term' | 'vote'>,
+  newest: Pick<HardState, 'term' | 'vote'> = rd.hardState ?? persisted,
+): ReadyMessages {
+  const durableTerm = newest.term === persisted.term && newest.vote === persisted.vote;
   if (!durableTerm || rd.snapshot || rd.messages.length === 0) return { beforePersist: [], afterPersist: rd.messages };
   const beforePersist: Message[] = [];
   const afterPersist: Message[] = [];

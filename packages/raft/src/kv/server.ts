@@ -4,8 +4,8 @@
 //     --client 127.0.0.1:8001 --data DIR \
 //     --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
 //     [--peer-clients n1=127.0.0.1:8001,...] [--join] [--tick-ms 100] \
-//     [--election-tick 10] [--heartbeat-tick 1] [--snapshot-every 10000] \
-//     [--snapshot-catch-up 5000] [--log-level info|warn|error|silent]
+//     [--election-tick 10] [--heartbeat-tick 1] [--snapshot-every 100000] \
+//     [--snapshot-catch-up 5000] [--pipeline-depth 1] [--log-level info|warn|error|silent]
 // Prints one JSON line {"event":"ready",...} on stdout once both listeners are
 // up; logs JSON lines on stderr. SIGTERM/SIGINT stop it cleanly (exit 0); a
 // fatal Raft error (disk) exits 1; bad flags exit 2.
@@ -17,7 +17,7 @@ import { stderrLogger } from './stderr-logger.js';
 const USAGE =
   'usage: server.js --id ID --listen HOST:PORT --client HOST:PORT --data DIR --peers ID=HOST:PORT,... ' +
   '[--peer-clients ID=HOST:PORT,...] [--join] [--tick-ms N] [--election-tick N] [--heartbeat-tick N] ' +
-  '[--snapshot-every N] [--snapshot-catch-up N] [--log-level info|warn|error|silent]';
+  '[--snapshot-every N] [--snapshot-catch-up N] [--pipeline-depth N] [--log-level info|warn|error|silent]';
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
         'heartbeat-tick': { type: 'string' },
         'snapshot-every': { type: 'string' },
         'snapshot-catch-up': { type: 'string' },
+        'pipeline-depth': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
       },
       strict: true,
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     ...optional('heartbeatTick', int('heartbeat-tick', values['heartbeat-tick'])),
     ...optional('snapshotEvery', int('snapshot-every', values['snapshot-every'])),
     ...optional('snapshotCatchUpEntries', int('snapshot-catch-up', values['snapshot-catch-up'])),
+    ...optional('pipelineDepth', int('pipeline-depth', values['pipeline-depth'])),
     logger,
   });
   process.stdout.write(`${JSON.stringify({ event: 'ready', id, raft: listen, client, pid: process.pid })}\n`);

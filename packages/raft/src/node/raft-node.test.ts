@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { spyFs } from '../storage/test-helpers.js';
-import type { StorageFs } from '../storage/fs.js';
+import { nodeStorageFs, type StorageFs } from '../storage/fs.js';
 import { LocalNetwork } from '../transport/local-transport.js';
 import type { Peer } from '../transport/transport.js';
 import { isIndeterminate, isNotLeader, type RaftNodeError } from './errors.js';
@@ -214,7 +214,13 @@ test('members restart from their snapshot and WAL and keep every applied entry',
   const l = await c.leader();
   for (let i = 0; i < 50; i++) await l.node.propose(enc.encode(`e${i}`));
   await eventually('all apply', () => [...c.members.values()].every((m) => m.sm.items.length === 50));
-  const snaps = await readdir(join(c.root, 'n1', 'snap'));
+  // Snapshots are written in the background: wait for the file rather than assume it is there.
+  let snaps: string[] = [];
+  const end = Date.now() + 5000;
+  while (!snaps.some((f) => f.endsWith('.snap')) && Date.now() < end) {
+    snaps = await readdir(join(c.root, 'n1', 'snap'));
+    await sleep(10);
+  }
   t.true(snaps.some((f) => f.endsWith('.snap')));
   await c.stopAll();
   const peers = c.peers(['n1', 'n2', 'n3']);
@@ -223,6 +229,73 @@ test('members restart from their snapshot and WAL and keep every applied entry',
   await l2.node.propose(enc.encode('after restart'));
   await eventually('all apply after restart', () => [...c.members.values()].every((m) => m.sm.items.length === 51));
   for (const m of c.members.values()) t.is(m.sm.items[0], 'e0');
+});
+
+test('a snapshot being written does not hold up commits, and WAL segments are released only once it is durable', async (t) => {
+  // A file system whose fsync of snapshot files waits until the test opens the gate.
+  const paths = new Map<unknown, string>();
+  let openGate!: () => void;
+  const gate = new Promise<void>((r) => (openGate = r));
+  let snapFsyncs = 0;
+  let armed = false;
+  const walUnlinks: string[] = [];
+  const fs: StorageFs = {
+    ...nodeStorageFs,
+    open: async (path, mode) => {
+      const fh = await nodeStorageFs.open(path, mode);
+      paths.set(fh, path);
+      return fh;
+    },
+    fsync: async (fh) => {
+      if (armed && paths.get(fh)?.includes(`${sep}snap${sep}`)) {
+        snapFsyncs++;
+        await gate;
+      }
+      return nodeStorageFs.fsync(fh);
+    },
+    unlink: async (path) => {
+      if (path.includes(`${sep}wal${sep}`)) walUnlinks.push(path);
+      return nodeStorageFs.unlink(path);
+    },
+  };
+  const c = await cluster(t, { snapshotEvery: 20, snapshotCatchUpEntries: 5 });
+  const m = await c.start('n1', c.peers(['n1']), { disk: { fs, segmentBytes: 512 } });
+  await c.leader();
+  armed = true;
+  for (let i = 0; i < 25; i++) await m.node.propose(enc.encode(`e${i}`));
+  await eventually('the snapshot save to start', () => snapFsyncs > 0);
+  // The save is stuck in fsync; proposals still commit and apply.
+  for (let i = 25; i < 60; i++) await m.node.propose(enc.encode(`e${i}`));
+  t.is(m.sm.items.length, 60);
+  t.deepEqual(walUnlinks, [], 'no WAL segment may go before the snapshot covering it is durable');
+  t.false((await readdir(join(m.dir, 'snap'))).some((f) => f.endsWith('.snap') && !f.startsWith('0000000000000001-0000000000000001')));
+  openGate();
+  await eventually('the WAL release', () => walUnlinks.length > 0);
+  t.true((await readdir(join(m.dir, 'snap'))).some((f) => f.endsWith('.snap') && !f.startsWith('0000000000000001-0000000000000001')));
+  // A restart finds everything: the snapshot plus the WAL after it.
+  await c.stop('n1');
+  const again = await c.start('n1', c.peers(['n1']), { disk: { fs: nodeStorageFs, segmentBytes: 512 } });
+  await c.leader();
+  await again.node.propose(enc.encode('after restart'));
+  t.is(again.sm.items.length, 61);
+  t.is(again.sm.items[0], 'e0');
+});
+
+test('with a pipeline of Readies (pipelineDepth 4) concurrent proposals all apply in one order on every member and survive a restart', async (t) => {
+  const c = await three(t, { pipelineDepth: 4, snapshotEvery: 100, snapshotCatchUpEntries: 10 });
+  const l = await c.leader();
+  const results = await Promise.all(Array.from({ length: 300 }, (_, i) => l.node.propose(enc.encode(`p${i}`))));
+  t.deepEqual(new Set(results.map((r) => r.index)).size, 300, 'every proposal got its own index');
+  await eventually('all apply', () => [...c.members.values()].every((m) => m.sm.items.length === 300));
+  const order = l.sm.items;
+  for (const m of c.members.values()) t.deepEqual(m.sm.items, order);
+  await c.stopAll();
+  const peers = c.peers(['n1', 'n2', 'n3']);
+  for (const id of ['n1', 'n2', 'n3']) await c.start(id, peers);
+  const l2 = await c.leader();
+  await l2.node.propose(enc.encode('after restart'));
+  await eventually('all apply after restart', () => [...c.members.values()].every((m) => m.sm.items.length === 301));
+  for (const m of c.members.values()) t.deepEqual(m.sm.items.slice(0, 300), order);
 });
 
 test('a joining learner catches up from a snapshot, is promoted, and then counts as a voter', async (t) => {

@@ -1,4 +1,4 @@
-// `npm run sim -- --seeds 100000 [--from 1] [--profile default|figure8] [--steps N] [--bug voteWithoutLogCheck|commitPreviousTermByCounting|leaderCountsUnpersistedEntries|sendAllBeforeFsync]`
+// `npm run sim -- --seeds 100000 [--from 1] [--profile default|figure8] [--steps N] [--bug voteWithoutLogCheck|commitPreviousTermByCounting|leaderCountsUnpersistedEntries|sendAllBeforeFsync|respondWhilePipelined] [--depth N]`
 // runs many seeded simulations and prints every failing seed as `seed=N`.
 // `SIM_SEED=N npm run sim` replays one seed with a trace of its events.
 
@@ -20,11 +20,13 @@ function main(): number {
   const base: Omit<SimOptions, 'seed'> = { ...profile };
   const steps = arg('steps');
   if (steps !== undefined) base.steps = Number(steps);
+  const depth = arg('depth');
+  if (depth !== undefined) base.pipelineDepth = Number(depth);
   const bug = arg('bug');
   if (bug === 'voteWithoutLogCheck' || bug === 'commitPreviousTermByCounting' || bug === 'leaderCountsUnpersistedEntries') base.testingBugs = { [bug]: true };
-  else if (bug === 'sendAllBeforeFsync') base.hostBugs = { [bug]: true };
+  else if (bug === 'sendAllBeforeFsync' || bug === 'respondWhilePipelined') base.hostBugs = { [bug]: true };
   else if (bug !== undefined) {
-    console.error(`Unknown bug ${bug}; use voteWithoutLogCheck, commitPreviousTermByCounting, leaderCountsUnpersistedEntries or sendAllBeforeFsync.`);
+    console.error(`Unknown bug ${bug}; use voteWithoutLogCheck, commitPreviousTermByCounting, leaderCountsUnpersistedEntries, sendAllBeforeFsync or respondWhilePipelined.`);
     return 2;
   }
 

@@ -53,3 +53,16 @@ test('a planted host bug (sending append responses before the fsync) is caught w
   t.truthy(f, 'no seed exposed the bug');
   t.log(`caught at seed=${f?.seed}: ${f?.violation}`);
 });
+
+test('a planted host bug (a pipelined Ready answering appends before the Readies ahead of it are durable) is caught within 500 seeds', (t) => {
+  const f = firstFailure(1, 500, { hostBugs: { respondWhilePipelined: true } });
+  t.truthy(f, 'no seed exposed the bug');
+  t.log(`caught at seed=${f?.seed}: ${f?.violation}`);
+  t.regex(f?.violation ?? '', /durable quorum before ack|acknowledged/);
+});
+
+test('without pipelining (depth 1) the seeded runs keep every invariant too', (t) => {
+  const { failures, results } = simulateSeeds(1, 500, { pipelineDepth: 1 });
+  t.deepEqual(failures.map((f) => `seed=${f.seed} ${f.violation ?? ''}`), []);
+  t.true(results.reduce((a, r) => a + r.acked, 0) > 500 * 5);
+});

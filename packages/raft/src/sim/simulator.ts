@@ -38,6 +38,12 @@ export interface SimOptions {
   maxNodes?: number;
   /** Bytes of entry data per append message (small values split catch-up into many messages). Default 64. */
   maxSizePerMsg?: number;
+  /**
+   * Readies a node may have taken and not yet finished (RaftNodeOptions.pipelineDepth, with the
+   * core's asyncStorageWrites). Default SIM_PIPELINE_DEPTH (4), the deepest a host is expected to
+   * use, so crashes fall anywhere in a pipeline; 1 is RaftNode's default (no pipelining).
+   */
+  pipelineDepth?: number;
   testingBugs?: RaftTestingBugs;
   /** Planted host-loop bugs, for proving that the simulator catches them. */
   hostBugs?: SimHostBugs;
@@ -48,6 +54,11 @@ export interface SimOptions {
 export interface SimHostBugs {
   /** Send every message of a Ready before its fsync (followers acknowledge appends they may lose). */
   sendAllBeforeFsync?: boolean;
+  /**
+   * A Ready taken while earlier ones are still being persisted sends all its messages at once: a
+   * follower acknowledges appends its pipelined writes have not made durable yet.
+   */
+  respondWhilePipelined?: boolean;
 }
 
 export interface SimResult {
@@ -66,6 +77,17 @@ interface Flight {
   m: Message;
 }
 
+interface InFlight {
+  rd: Ready;
+  /** The messages that wait until this Ready (and so every earlier one) is durable. */
+  late: Message[];
+  /** Written to the page cache (not yet fsynced). */
+  written: boolean;
+}
+
+/** The pipeline depth the simulator runs with unless told otherwise. */
+export const SIM_PIPELINE_DEPTH = 4;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -74,9 +96,10 @@ class SimNode {
   disk: SimDisk;
   alive = true;
   incarnation = 0;
-  rd: Ready | undefined;
-  /** The messages of `rd` that wait for its fsync. */
-  rdLate: Message[] = [];
+  /** Readies taken and not yet finished, oldest first; persisted and finished in this order. */
+  pipeline: InFlight[] = [];
+  /** The term and vote of the newest Ready taken (durable or not). */
+  lastHs: { term: number; vote: NodeId } = { term: 0, vote: '' };
   /** The state machine: payloads applied in order, and the last applied index. */
   payloads: string[] = [];
   payloadSet = new Set<string>();
@@ -110,10 +133,12 @@ class SimNode {
       maxSizePerMsg: this.sim.opts.maxSizePerMsg ?? 64,
       maxInflightMsgs: 4,
       applied: snap.metadata.index,
+      asyncStorageWrites: (this.sim.opts.pipelineDepth ?? SIM_PIPELINE_DEPTH) > 1,
       ...(this.sim.opts.testingBugs ? { testingBugs: this.sim.opts.testingBugs } : {}),
     });
-    this.rd = undefined;
-    this.rdLate = [];
+    this.pipeline = [];
+    const hs = this.disk.volatile.hardStateNow();
+    this.lastHs = { term: hs.term, vote: hs.vote };
     this.waiting.clear();
     this.reads.clear();
     this.incarnation++;
@@ -121,8 +146,7 @@ class SimNode {
 
   crash(): void {
     this.alive = false;
-    this.rd = undefined;
-    this.rdLate = [];
+    this.pipeline = [];
     this.waiting.clear();
     this.reads.clear();
   }
@@ -171,39 +195,46 @@ export class Simulator {
   // ---- the host loop of one node, split where a crash can fall ----
 
   /**
-   * Take a Ready, send what may go before the fsync (the leader's appends), apply its committed
-   * entries (they are durable on a quorum already), and write it to the page cache; fsync now or
-   * leave it for a later step. This is RaftNode.handleReady's order.
+   * Take a Ready: send what may go before the fsync (the leader's appends, unless the term or vote
+   * of this or an earlier Ready in flight is not durable yet), apply its committed entries (they
+   * are durable on a quorum already) and queue it for persisting behind the Readies in flight.
+   * This is RaftNode.beginReady's order; a snapshot Ready is taken only with nothing in flight.
    */
-  private beginReady(n: SimNode, syncNow: boolean): void {
+  private takeReady(n: SimNode): void {
     const rd = n.core.ready();
-    n.rd = rd;
     // Habit 3: on losing leadership, reject waiting proposals before applying anything.
     if (rd.softState && rd.softState.state !== StateType.Leader) n.waiting.clear();
-    const split = this.opts.hostBugs?.sendAllBeforeFsync === true
-      ? { beforePersist: rd.messages, afterPersist: [] }
-      : splitReadyMessages(rd, n.disk.durable.hardStateNow());
+    if (rd.hardState) n.lastHs = { term: rd.hardState.term, vote: rd.hardState.vote };
+    const bugs = this.opts.hostBugs;
+    const all = bugs?.sendAllBeforeFsync === true || (bugs?.respondWhilePipelined === true && n.pipeline.length > 0);
+    const split = all ? { beforePersist: rd.messages, afterPersist: [] } : splitReadyMessages(rd, n.disk.durable.hardStateNow(), n.lastHs);
     for (const m of split.beforePersist) this.flights.push({ m });
-    n.rdLate = split.afterPersist;
-    if (rd.snapshot) n.disk.writeSnapshot(rd.snapshot);
-    n.disk.writeEntries(rd.entries);
-    if (rd.hardState) n.disk.writeHardState(rd.hardState);
-    for (const e of rd.entries) {
-      const prevTerm = e.index - 1 >= n.disk.volatile.firstIndex() - 1 ? n.disk.volatile.term(e.index - 1) : -1;
-      this.inv.checkWritten(n.id, e, prevTerm);
-    }
+    n.pipeline.push({ rd, late: split.afterPersist, written: false });
     if (!rd.snapshot) this.applyReady(n, rd);
-    if (syncNow || !rd.mustSync) this.finishReady(n);
   }
 
-  /** fsync (if the Ready needs it), send the rest, apply a snapshot Ready, advance. */
-  private finishReady(n: SimNode): void {
-    const rd = n.rd!;
+  /**
+   * Move the oldest Ready in flight on: write it to the page cache (a crash may fall right after),
+   * then fsync it (if it needs one), send the rest, apply a snapshot Ready, advance.
+   */
+  private persistHead(n: SimNode, syncNow: boolean): void {
+    const head = n.pipeline[0]!;
+    const rd = head.rd;
+    if (!head.written) {
+      head.written = true;
+      if (rd.snapshot) n.disk.writeSnapshot(rd.snapshot);
+      n.disk.writeEntries(rd.entries);
+      if (rd.hardState) n.disk.writeHardState(rd.hardState);
+      for (const e of rd.entries) {
+        const prevTerm = e.index - 1 >= n.disk.volatile.firstIndex() - 1 ? n.disk.volatile.term(e.index - 1) : -1;
+        this.inv.checkWritten(n.id, e, prevTerm);
+      }
+      if (!syncNow && rd.mustSync) return;
+    }
     if (rd.mustSync) n.disk.fsync();
-    for (const m of n.rdLate) this.flights.push({ m });
-    n.rdLate = [];
+    for (const m of head.late) this.flights.push({ m });
+    n.pipeline.shift();
     if (rd.snapshot) this.applyReady(n, rd);
-    n.rd = undefined;
     n.core.advance(rd);
   }
 
@@ -309,9 +340,25 @@ export class Simulator {
     if (m.type === MessageType.Snap && from?.alive) from.core.reportSnapshot(m.to, true);
   }
 
+  private pipelineDepth(): number {
+    return this.opts.pipelineDepth ?? SIM_PIPELINE_DEPTH;
+  }
+
+  /**
+   * A node with work: take another Ready (room in the pipeline), or move the oldest one on. A Ready
+   * taken with nothing in flight is usually written (and 60% of the time fsynced) in the same step,
+   * as an unpipelined host does, so runs make as much progress per step as without pipelining;
+   * otherwise it stays queued and later steps may take more Readies behind it.
+   */
   private processReady(n: SimNode): void {
-    if (n.rd) this.finishReady(n);
-    else if (n.core.hasReady()) this.beginReady(n, this.rng.chance(0.6));
+    const canTake = n.core.hasReady() && n.pipeline.length < this.pipelineDepth();
+    if (n.pipeline.length > 0 && (!canTake || this.rng.chance(0.5))) {
+      this.persistHead(n, this.rng.chance(0.6));
+    } else if (canTake) {
+      const idle = n.pipeline.length === 0;
+      this.takeReady(n);
+      if (idle && this.rng.chance(0.7)) this.persistHead(n, this.rng.chance(0.6));
+    }
   }
 
   private propose(): void {
@@ -408,7 +455,7 @@ export class Simulator {
   }
 
   private snapshot(n: SimNode): void {
-    if (n.rd || n.appliedIndex - n.disk.volatile.snapshot().metadata.index < 8) return;
+    if (n.pipeline.length > 0 || n.appliedIndex - n.disk.volatile.snapshot().metadata.index < 8) return;
     const data = enc.encode(JSON.stringify(n.payloads));
     if (n.disk.snapshotAndCompact(n.appliedIndex, n.core.status().config, data, 2)) this.trace(`${n.id} snapshot at ${n.appliedIndex}`);
   }
@@ -429,7 +476,7 @@ export class Simulator {
     if (r < 0.5) {
       this.deliverOne(o.dropRate ?? 0.05, o.dupRate ?? 0.02, o.reorderRate ?? 0.1);
     } else if (r < 0.78) {
-      const busy = this.alive().filter((n) => n.rd !== undefined || n.core.hasReady());
+      const busy = this.alive().filter((n) => n.pipeline.length > 0 || n.core.hasReady());
       const n = this.rng.pick(busy);
       if (n) this.processReady(n);
     } else if (r < 0.86) {
@@ -460,13 +507,13 @@ export class Simulator {
     }
     this.trace('final heal');
     for (let round = 0; round < 400; round++) {
-      for (let k = 0; k < 200 && (this.flights.length > 0 || this.alive().some((n) => n.rd || n.core.hasReady())); k++) {
+      for (let k = 0; k < 200 && (this.flights.length > 0 || this.alive().some((n) => n.pipeline.length > 0 || n.core.hasReady())); k++) {
         while (this.flights.length > 0) {
           this.deliverOne(0, 0, 0);
           this.check();
         }
         for (const n of this.alive()) {
-          while (n.rd || n.core.hasReady()) {
+          while (n.pipeline.length > 0 || n.core.hasReady()) {
             this.processReady(n);
             this.check();
           }
