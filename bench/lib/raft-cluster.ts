@@ -135,6 +135,29 @@ export class MemberProcess {
  * Calls `probe` every `everyMs` until it returns a value other than undefined, and returns
  * it. Throws `what` (with the last probe error) after `timeoutMs`, or the signal's reason.
  */
+/** What both clusters share: their member processes, killed and restarted by index. */
+export class MemberGroup {
+  readonly members: MemberProcess[] = [];
+
+  pids(): number[] {
+    return this.members.map((m) => m.pid).filter((p): p is number => p !== undefined);
+  }
+
+  kill(i: number): void {
+    this.members[i]?.kill();
+  }
+
+  /** Waits for member i to have exited, runs `before` (e.g. replace a client), and starts it again. */
+  async respawn(i: number, signal?: AbortSignal, before?: () => void): Promise<void> {
+    const m = this.members[i];
+    if (!m) throw new RangeError(`No member ${i}.`);
+    await m.exited();
+    signal?.throwIfAborted();
+    before?.();
+    await m.spawn();
+  }
+}
+
 export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, signal?: AbortSignal, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';

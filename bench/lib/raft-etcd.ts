@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CAUGHT_UP_LAG, freePorts, MemberProcess, pollUntil, type BenchClient, type BenchCluster, type ClientMode } from './raft-cluster.js';
+import { CAUGHT_UP_LAG, freePorts, MemberGroup, MemberProcess, pollUntil, type BenchClient, type BenchCluster, type ClientMode } from './raft-cluster.js';
 
 const execFileP = promisify(execFile);
 const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
@@ -38,7 +38,8 @@ function etcdClient(hosts: string[]): Etcd3 {
 export class EtcdCluster implements BenchCluster {
   readonly name = 'etcd';
   readonly size: number;
-  private readonly members: MemberProcess[] = [];
+  private readonly group = new MemberGroup();
+  private readonly members = this.group.members;
   private readonly names: string[];
   private clientUrls: string[] = [];
   /** One client per member for status calls, so a dead member's breaker never blocks the others. */
@@ -115,22 +116,19 @@ export class EtcdCluster implements BenchCluster {
   }
 
   pids(): number[] {
-    return this.members.map((m) => m.pid).filter((p): p is number => p !== undefined);
+    return this.group.pids();
   }
 
   kill(i: number): void {
-    this.members[i]?.kill();
+    this.group.kill(i);
   }
 
   async restart(i: number, signal?: AbortSignal): Promise<void> {
-    const m = this.members[i];
-    if (!m) throw new RangeError(`No member ${i}.`);
-    await m.exited();
-    signal?.throwIfAborted();
-    // A fresh status client: the old one's circuit breaker has opened on the dead member.
-    this.admins[i]?.close();
-    this.admins[i] = etcdClient([this.clientUrls[i] ?? '']);
-    await m.spawn();
+    await this.group.respawn(i, signal, () => {
+      // A fresh status client: the old one's circuit breaker has opened on the dead member.
+      this.admins[i]?.close();
+      this.admins[i] = etcdClient([this.clientUrls[i] ?? '']);
+    });
   }
 
   async waitHealthy(signal?: AbortSignal, timeoutMs = 60_000): Promise<void> {

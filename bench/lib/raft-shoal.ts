@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './paths.js';
-import { CAUGHT_UP_LAG, freePorts, MemberProcess, pollUntil, type BenchClient, type BenchCluster, type ClientMode } from './raft-cluster.js';
+import { CAUGHT_UP_LAG, freePorts, MemberGroup, MemberProcess, pollUntil, type BenchClient, type BenchCluster, type ClientMode } from './raft-cluster.js';
 
 export const KV_SERVER_MAIN = join(REPO, 'packages/raft/dist/kv/server.js');
 
@@ -24,7 +24,8 @@ export interface ShoalClusterOptions {
 export class ShoalCluster implements BenchCluster {
   readonly name = 'shoal';
   readonly size: number;
-  private readonly members: MemberProcess[] = [];
+  private readonly group = new MemberGroup();
+  private readonly members = this.group.members;
   private readonly ids: string[];
   private clientAddrs: string[] = [];
   private admin?: KvClient;
@@ -94,19 +95,15 @@ export class ShoalCluster implements BenchCluster {
   }
 
   pids(): number[] {
-    return this.members.map((m) => m.pid).filter((p): p is number => p !== undefined);
+    return this.group.pids();
   }
 
   kill(i: number): void {
-    this.members[i]?.kill();
+    this.group.kill(i);
   }
 
   async restart(i: number, signal?: AbortSignal): Promise<void> {
-    const m = this.members[i];
-    if (!m) throw new RangeError(`No member ${i}.`);
-    await m.exited();
-    signal?.throwIfAborted();
-    await m.spawn();
+    await this.group.respawn(i, signal);
   }
 
   async waitHealthy(signal?: AbortSignal, timeoutMs = 60_000): Promise<void> {

@@ -71,18 +71,7 @@ export function unary<Req, Res>(
     const done = track(log, call);
     const ctl = new AbortController();
     call.on('cancelled', () => ctl.abort(new Error('the client went away')));
-    fn(call.request, ctl.signal).then(
-      (res) => {
-        cb(null, res);
-        done(ctl.signal.aborted ? GrpcStatus.CANCELLED : GrpcStatus.OK);
-      },
-      (err: unknown) => {
-        log.debug('request failed', { method: name, error: String(err) });
-        const e = toServiceError(err);
-        cb(e);
-        done(ctl.signal.aborted ? GrpcStatus.CANCELLED : (e.code ?? GrpcStatus.UNKNOWN));
-      },
-    );
+    reply(log, name, fn(call.request, ctl.signal), cb, ctl.signal, done);
   };
 }
 
@@ -110,19 +99,31 @@ export function clientStream<Req, Res>(
     const done = track(log, call);
     const ctl = new AbortController();
     call.on('cancelled', () => ctl.abort(new Error('the client went away')));
-    fn(requests<Req>(call), ctl.signal).then(
-      (res) => {
-        cb(null, res);
-        done(ctl.signal.aborted ? GrpcStatus.CANCELLED : GrpcStatus.OK);
-      },
-      (err: unknown) => {
-        log.debug('request failed', { method: name, error: String(err) });
-        const e = toServiceError(err);
-        cb(e);
-        done(ctl.signal.aborted ? GrpcStatus.CANCELLED : (e.code ?? GrpcStatus.UNKNOWN));
-      },
-    );
+    reply(log, name, fn(requests<Req>(call), ctl.signal), cb, ctl.signal, done);
   };
+}
+
+/** Sends a handler's single result, or its error converted at this edge, and ends the call's timing. */
+function reply<Res>(
+  log: Logger,
+  name: string,
+  result: Promise<Res>,
+  cb: sendUnaryData<Res>,
+  signal: AbortSignal,
+  done: (code: number) => void,
+): void {
+  result.then(
+    (res) => {
+      cb(null, res);
+      done(signal.aborted ? GrpcStatus.CANCELLED : GrpcStatus.OK);
+    },
+    (err: unknown) => {
+      log.debug('request failed', { method: name, error: String(err) });
+      const e = toServiceError(err);
+      cb(e);
+      done(signal.aborted ? GrpcStatus.CANCELLED : (e.code ?? GrpcStatus.UNKNOWN));
+    },
+  );
 }
 
 /** A bidirectional handler: reads requests as an async iterable, writes the handler's output. */
