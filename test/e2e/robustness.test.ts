@@ -63,6 +63,9 @@ test('malformed requests get errors, and the daemon keeps serving', async (t) =>
     s.end();
   });
   t.not(imp, 'ok');
+  const badFilter = await d.cli(['ps', '-a', '--filter', 'name=[unclosed']);
+  t.not(badFilter.code, 0);
+  t.regex(badFilter.stderr, /not a valid regular expression/);
   // The daemon is still there and unchanged.
   t.is(await d.ok(['run', '--rm', 'busybox', 'echo', 'alive']), 'alive\n');
   t.is((await d.ok(['ps', '-aq'])).trim(), '');

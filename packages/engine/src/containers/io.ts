@@ -60,6 +60,13 @@ export class ContainerIO {
   async list(req: ListContainersRequest__Output): Promise<ContainerSummary[]> {
     for (const f of req.filters) {
       if (!CONTAINER_FILTER_KEYS.includes(f.key)) throw invalidArgument(`invalid filter '${f.key}'; use one of ${CONTAINER_FILTER_KEYS.join(', ')}`);
+      if (f.key === 'name') {
+        try {
+          new RegExp(f.value);
+        } catch {
+          throw invalidArgument(`invalid filter 'name=${f.value}': not a valid regular expression`);
+        }
+      }
     }
     const match = containerFilter(req.filters, (ref) => this.images.resolveId(ref));
     let recs = this.containers.list();

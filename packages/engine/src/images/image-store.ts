@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 
 /** One layer of an image: the stored blob and what it unpacks to. */
 export interface LayerRecord {
@@ -28,11 +28,8 @@ export interface ImageRecord {
   lastTagTime?: string;
 }
 
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { flush: true });
-  await rename(tmp, path);
-}
+/** Image records must survive a crash once acknowledged: the engine's one atomic, fsynced write. */
+const writeAtomic = (path: string, data: string): Promise<void> => writeFileAtomic(path, data);
 
 /**
  * Image records (`<root>/images/<hex>.json`) and the tag table

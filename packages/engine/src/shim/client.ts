@@ -105,6 +105,8 @@ function lines(sock: NodeJS.ReadableStream): AsyncGenerator<string> {
   })();
 }
 
+// Not util/fs writeFileAtomic: shim.json sits on the container start path and
+// lives in the exec root, which does not outlive a reboot; no fsync is needed.
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFile(`${path}.tmp`, JSON.stringify(value));
   await rename(`${path}.tmp`, path);

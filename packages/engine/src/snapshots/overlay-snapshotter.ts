@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@shoal/api';
 import type { Mount } from './mount.js';
 import type { PrepareOptions, SnapshotInfo, SnapshotKind, SnapshotUsage, Snapshotter } from './snapshotter.js';
@@ -57,9 +57,8 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   private async save(): Promise<void> {
-    const tmp = `${this.metaPath}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.meta), { flush: true });
-    await rename(tmp, this.metaPath);
+    // Fsynced file and directory: a committed layer must not vanish from the metadata after a crash.
+    await writeFileAtomic(this.metaPath, JSON.stringify(this.meta));
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
