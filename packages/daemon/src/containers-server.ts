@@ -38,7 +38,7 @@ export function containersServer(engine: Engine, log: Logger): ContainersHandler
       return {};
     }),
     Remove: unary(log, 'Remove', async (req) => {
-      await c.remove(req.id, req.force);
+      await c.remove(req.id, req.force, req.volumes);
       return {};
     }),
     List: unary(log, 'List', async (req) => ({ containers: await io.list(req) })),

@@ -5,6 +5,7 @@ import type { DiskUsageEntry, Logger, Resources__Output, SystemPruneResponse } f
 import { EventBus } from './events/bus.js';
 import { ContainerService, emptyResources } from './containers/service.js';
 import { ContainerIO } from './containers/io.js';
+import { BasicNetworks, NoVolumes } from './containers/basic-ports.js';
 import { RuncRuntime, validateResources } from './containers/runc-runtime.js';
 import type { SnapshotPort } from './containers/ports.js';
 import { OverlaySnapshotter } from './snapshots/overlay-snapshotter.js';
@@ -84,6 +85,8 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
     images,
     snapshots,
     runtime,
+    networks: new BasicNetworks(),
+    volumes: new NoVolumes(),
     events,
     logger: log.child({ component: 'containers' }),
     validateResources: (r: Resources__Output | null) => validateResources({ spec: { resources: r ?? emptyResources() } as never }),

@@ -4,6 +4,8 @@ import type { ContainerSpec, CreateContainerRequest, Resources, RestartPolicy } 
 import { parseBytes, parseCpus, parseMemorySwap, parseSignal, parseUlimit } from '@shoal/api/units';
 import { invalidFlag, UsageError } from '../cli-error.js';
 import { readKeyValueFile, resolveEnvFlag } from '../parse/env-file.js';
+import { parseMount, validateBind, validateVolumesFrom } from './mounts.js';
+import { parseExpose, parsePublish, validateDns, validateExtraHost, validateIpv4, validateLink } from './ports.js';
 
 /** The flags of `run`/`create` as commander hands them over (camelCased long names). */
 export interface RunFlags {
@@ -42,6 +44,22 @@ export interface RunFlags {
   readOnly?: boolean;
   tmpfs?: string[];
   network?: string;
+  networkAlias?: string[];
+  netAlias?: string[];
+  ip?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  dnsOpt?: string[];
+  addHost?: string[];
+  link?: string[];
+  expose?: string[];
+  publish?: string[];
+  publishAll?: boolean;
+  volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+  volumeDriver?: string;
   logDriver?: string;
   logOpt?: string[];
 }
@@ -207,6 +225,27 @@ export function buildCreateRequest(
   }
   spec.init = flags.init ?? false;
   if (flags.network !== undefined) spec.network_mode = flags.network;
+  spec.network_aliases = [...(flags.networkAlias ?? []), ...(flags.netAlias ?? [])];
+  if (flags.ip !== undefined) spec.ipv4_address = validateIpv4(flags.ip);
+  spec.dns = (flags.dns ?? []).map(validateDns);
+  spec.dns_search = flags.dnsSearch ?? [];
+  spec.dns_options = [...(flags.dnsOption ?? []), ...(flags.dnsOpt ?? [])];
+  spec.extra_hosts = (flags.addHost ?? []).map(validateExtraHost);
+  spec.links = (flags.link ?? []).map(validateLink);
+  spec.expose = (flags.expose ?? []).flatMap(parseExpose);
+  spec.port_bindings = (flags.publish ?? []).flatMap(parsePublish);
+  spec.publish_all = flags.publishAll ?? false;
+  const mode = spec.network_mode ?? '';
+  if (mode.startsWith('container:') && (spec.port_bindings.length > 0 || spec.publish_all)) {
+    throw new UsageError(`conflicting options: port publishing and the container type network mode "${mode}"`);
+  }
+  if (mode.startsWith('container:') && (spec.dns.length > 0 || spec.extra_hosts.length > 0 || flags.hostname !== undefined)) {
+    throw new UsageError(`conflicting options: --dns, --add-host or --hostname and the network mode "${mode}" (the container shares its network)`);
+  }
+  spec.binds = (flags.volume ?? []).map(validateBind);
+  spec.mounts = (flags.mount ?? []).map(parseMount);
+  spec.volumes_from = (flags.volumesFrom ?? []).map(validateVolumesFrom);
+  if (flags.volumeDriver !== undefined) spec.volume_driver = flags.volumeDriver;
 
   spec.resources = buildResources(flags).resources;
   spec.privileged = flags.privileged ?? false;

@@ -75,7 +75,7 @@ export class ContainerIO {
     recs = this.beforeSince(recs, req.filters);
     if (req.limit > 0) recs = recs.slice(0, req.limit);
     const out: ContainerSummary[] = [];
-    for (const r of recs) out.push(summary(r, req.size ? await this.containers.sizeRw(r) : undefined));
+    for (const r of recs) out.push(summary(r, this.containers.views(r), req.size ? await this.containers.sizeRw(r) : undefined));
     return out;
   }
 
@@ -90,7 +90,7 @@ export class ContainerIO {
 
   async inspect(ref: string, size: boolean): Promise<Record<string, unknown>> {
     const rec = this.containers.get(ref);
-    return inspectDocument(rec, {
+    return inspectDocument(rec, this.containers.views(rec), {
       ...(size ? { sizeRw: await this.containers.sizeRw(rec) } : {}),
       rootfs: this.containers.rootfsPath(rec),
     });

@@ -51,6 +51,10 @@ export interface ContainerRecord {
   hostsPath: string;
   hostnamePath: string;
   resolvConfPath: string;
+  /** Owned by the network service (endpoints, addresses, published ports); persisted with the record. */
+  network?: unknown;
+  /** Owned by the volume service (the container's mount points); persisted with the record. */
+  volumes?: unknown;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -15,7 +15,7 @@ import { resolveUser } from '../runtime/user.js';
 import { Runc } from '../runtime/runc.js';
 import { attachShim, isShimAlive, readExitFile, waitShimExit, type ShimAttachment } from '../shim/client.js';
 import { ShimPool } from '../shim/pool.js';
-import type { ExecOptions, ExecProcess, ExitInfo, ProcessStats, RuntimePort, StdinHandle } from './ports.js';
+import type { AttachStreams, ExecOptions, ExecProcess, ExitInfo, ProcessStats, RuntimePort, StartSandbox, StdinHandle } from './ports.js';
 import type { ContainerRecord } from './record.js';
 import { parseLogSize } from '../logs/log-config.js';
 
@@ -58,7 +58,7 @@ export class RuncRuntime implements RuntimePort {
     return `/${this.o.cgroupParent.replace(/^\/+/, '')}/${c.id}`;
   }
 
-  async start(c: ContainerRecord, rootfs: string, signal: AbortSignal, attach?: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ pid: number }> {
+  async start(c: ContainerRecord, rootfs: string, sandbox: StartSandbox, signal: AbortSignal, attach?: AttachStreams): Promise<{ pid: number }> {
     const t0 = performance.now();
     const user = await resolveUser(rootfs, c.config.user);
     const sec = await parseSecurityOpts(c.spec.security_opt);
@@ -77,7 +77,7 @@ export class RuncRuntime implements RuntimePort {
       terminal: c.spec.tty,
       hostname: c.config.hostname,
       domainname: c.config.domainname,
-      networkMode: c.spec.network_mode === 'host' ? 'host' : 'none',
+      networkMode: sandbox.network,
       resources: resourcesInput(c),
       privileged: c.spec.privileged,
       capAdd: c.spec.cap_add,
@@ -90,6 +90,7 @@ export class RuncRuntime implements RuntimePort {
         { destination: '/etc/hostname', type: 'bind', source: c.hostnamePath, options: ['rbind', 'rprivate'] },
         { destination: '/etc/hosts', type: 'bind', source: c.hostsPath, options: ['rbind', 'rprivate'] },
         { destination: '/etc/resolv.conf', type: 'bind', source: c.resolvConfPath, options: ['rbind', 'rprivate'] },
+        ...sandbox.mounts,
       ],
       cgroupsPath: this.cgroupsPath(c),
       ulimits: (c.spec.resources?.ulimits ?? []).map((u) => parseUlimit(`${u.name}=${u.soft}:${u.hard}`)),

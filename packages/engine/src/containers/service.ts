@@ -20,8 +20,9 @@ import { writeFileAtomic, readJsonIfExists } from '../util/fs.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { randomName, validateName } from './names.js';
 import { rfc3339Nano, ZERO_TIME, type ContainerRecord, type ProcessConfig } from './record.js';
+import type { AttachmentViews } from './views.js';
 import { restartDelayMs, shouldRestart, validateRestartPolicy } from './restart-policy.js';
-import type { AttachStreams, ExitInfo, ImagePort, ResolvedImage, RuntimePort, SnapshotPort } from './ports.js';
+import type { AttachStreams, ExitInfo, ImagePort, NetworkPort, ResolvedImage, RuntimePort, SnapshotPort, VolumePort } from './ports.js';
 
 export interface ContainerServiceOptions {
   /** `<data-root>/containers`: one directory per container (config, logs, hosts files). */
@@ -31,6 +32,8 @@ export interface ContainerServiceOptions {
   images: ImagePort;
   snapshots: SnapshotPort;
   runtime: RuntimePort;
+  networks: NetworkPort;
+  volumes: VolumePort;
   events: EventBus;
   logger: Logger;
   /** Validates resources the way the runtime will apply them; throws InvalidArgument. */
@@ -99,7 +102,7 @@ export class ContainerService {
   private async recover(rec: ContainerRecord): Promise<void> {
     const wasUp = ['running', 'paused', 'restarting'].includes(rec.state.status);
     if (rec.state.status === 'removing') {
-      await this.destroy(rec);
+      await this.destroy(rec, false);
       return;
     }
     if (!wasUp) {
@@ -110,6 +113,9 @@ export class ContainerService {
     }
     if (rec.state.status !== 'restarting' && (await this.o.runtime.alive(rec))) {
       this.o.logger.info('re-adopted running container', { 'container.id': rec.id });
+      await this.o.networks.restore(rec).catch((err: unknown) =>
+        this.o.logger.error('restoring the network sandbox failed', { 'container.id': rec.id, error: errorMessage(err) }),
+      );
       this.watch(rec);
       return;
     }
@@ -174,11 +180,6 @@ export class ContainerService {
       );
     }
     if (!spec.image) throw invalidArgument('no image given; say which image to run, e.g. busybox');
-    const mode = spec.network_mode === '' || spec.network_mode === 'default' ? 'none' : spec.network_mode;
-    if (mode !== 'none' && mode !== 'host') {
-      throw invalidArgument(`network "${spec.network_mode}" is not available: this engine supports --network none or --network host`);
-    }
-    spec.network_mode = mode;
     spec.restart_policy = validateRestartPolicy(spec.restart_policy, spec.auto_remove);
     this.o.validateResources(spec.resources);
     if (spec.stop_signal) parseSignal(spec.stop_signal);
@@ -211,12 +212,16 @@ export class ContainerService {
     }
     this.names.set(finalName, id);
     try {
+      await this.o.networks.create(rec);
+      await this.o.volumes.create(rec, image);
       await mkdir(dir, { recursive: true });
       await this.o.snapshots.prepare(rec.snapshotKey, rec.parentChainId);
       await this.writeHostFiles(rec);
       await this.persist(rec);
     } catch (err) {
       this.names.delete(finalName);
+      await this.o.volumes.remove(rec, true).catch(() => undefined);
+      await this.o.networks.remove(rec).catch(() => undefined);
       await this.o.snapshots.remove(rec.snapshotKey).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -263,17 +268,14 @@ export class ContainerService {
     };
   }
 
+  /** The hostname file; hosts and resolv.conf start empty and are written by the network service at each start. */
   private async writeHostFiles(rec: ContainerRecord): Promise<void> {
     const host = rec.spec.network_mode === 'host';
     const hostname = rec.config.hostname || (host ? (await readFile('/etc/hostname', 'utf8')).trim() : rec.id.slice(0, 12));
     rec.config.hostname = hostname;
     await writeFile(rec.hostnamePath, `${hostname}\n`);
-    const hosts = host
-      ? await readFile('/etc/hosts', 'utf8')
-      : '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
-    await writeFile(rec.hostsPath, hosts);
-    const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    await writeFile(rec.resolvConfPath, resolv);
+    await writeFile(rec.hostsPath, '', { flag: 'a' });
+    await writeFile(rec.resolvConfPath, '', { flag: 'a' });
   }
 
   // ---- start / exit -------------------------------------------------------
@@ -305,10 +307,14 @@ export class ContainerService {
     const tMount = performance.now();
     let pid: number;
     try {
-      ({ pid } = await this.o.runtime.start(rec, rootfs, this.shutdown.signal, attach));
+      const mounts = await this.o.volumes.mount(rec, rootfs, this.shutdown.signal);
+      const network = await this.o.networks.setUp(rec, this.shutdown.signal);
+      ({ pid } = await this.o.runtime.start(rec, rootfs, { network, mounts }, this.shutdown.signal, attach));
     } catch (err) {
-      await this.o.snapshots.unmount(rootfs).catch(() => undefined);
       await this.o.runtime.cleanup(rec).catch(() => undefined);
+      await this.o.networks.tearDown(rec).catch(() => undefined);
+      await this.o.volumes.unmount(rec).catch(() => undefined);
+      await this.o.snapshots.unmount(rootfs).catch(() => undefined);
       const code = (err as { exitCode?: number }).exitCode ?? 125;
       rec.state = { ...rec.state, status: rec.state.status === 'restarting' ? 'exited' : rec.state.status, exitCode: code, error: errorMessage(err), pid: 0 };
       await this.persist(rec);
@@ -361,6 +367,12 @@ export class ContainerService {
       this.o.logger.warn('unmounting rootfs failed', { 'container.id': rec.id, error: errorMessage(err) }),
     );
     await this.o.runtime.cleanup(rec).catch(() => undefined);
+    await this.o.networks.tearDown(rec).catch((err: unknown) =>
+      this.o.logger.warn('tearing down the network sandbox failed', { 'container.id': rec.id, error: errorMessage(err) }),
+    );
+    await this.o.volumes.unmount(rec).catch((err: unknown) =>
+      this.o.logger.warn('unmounting volumes failed', { 'container.id': rec.id, error: errorMessage(err) }),
+    );
     if (exit.oomKilled) this.publish(rec, 'oom');
     this.publish(rec, 'die', { exitCode: String(exit.exitCode) });
 
@@ -368,7 +380,7 @@ export class ContainerService {
     if (rec.spec.auto_remove && !this.stopping.has(rec.id)) {
       await this.persist(rec);
       this.notify(rec, 'exit');
-      await this.destroy(rec);
+      await this.destroy(rec, true);
       return;
     }
     const restart = shouldRestart({
@@ -541,7 +553,7 @@ export class ContainerService {
    * Removes a container. Throws Conflict for a running one unless `force`
    * (which kills it first).
    */
-  async remove(ref: string, force: boolean): Promise<void> {
+  async remove(ref: string, force: boolean, removeVolumes = false): Promise<void> {
     const rec = this.get(ref);
     await this.lock.run(rec.id, async () => {
       if (!this.containers.has(rec.id)) return;
@@ -563,15 +575,21 @@ export class ContainerService {
           this.stopping.delete(rec.id);
         }
       }
-      await this.destroy(rec);
+      await this.destroy(rec, removeVolumes);
     });
   }
 
-  private async destroy(rec: ContainerRecord): Promise<void> {
+  private async destroy(rec: ContainerRecord, removeVolumes: boolean): Promise<void> {
     rec.state.status = 'removing';
     await this.persist(rec).catch(() => undefined);
     await this.o.snapshots.unmount(this.rootfsPath(rec)).catch(() => undefined);
     await this.o.runtime.cleanup(rec).catch(() => undefined);
+    await this.o.networks.remove(rec).catch((err: unknown) =>
+      this.o.logger.warn('releasing the network endpoints failed', { 'container.id': rec.id, error: errorMessage(err) }),
+    );
+    await this.o.volumes.remove(rec, removeVolumes).catch((err: unknown) =>
+      this.o.logger.warn('releasing volumes failed', { 'container.id': rec.id, error: errorMessage(err) }),
+    );
     await this.o.snapshots.remove(rec.snapshotKey).catch((err: unknown) =>
       this.o.logger.warn('removing container snapshot failed', { 'container.id': rec.id, error: errorMessage(err) }),
     );
@@ -688,6 +706,18 @@ export class ContainerService {
   }
 
   // ---- misc ---------------------------------------------------------------
+
+  /** What the network and volume services show of a container in ps and inspect. */
+  views(rec: ContainerRecord): AttachmentViews {
+    const n = this.o.networks.summary(rec);
+    return {
+      ports: n.ports,
+      networks: n.networks,
+      mounts: this.o.volumes.summary(rec),
+      networkSettings: this.o.networks.inspect(rec),
+      mountPoints: this.o.volumes.inspect(rec),
+    };
+  }
 
   async sizeRw(rec: ContainerRecord): Promise<number> {
     return this.o.snapshots.usage(rec.snapshotKey).catch(() => 0);

@@ -28,7 +28,16 @@ export function commandText(rec: ContainerRecord): string {
   return [rec.config.path, ...rec.config.args].join(' ');
 }
 
-export function summary(rec: ContainerRecord, sizeRw?: number): ContainerSummary {
+/** What the network and volume services say about a container, for ps and inspect. */
+export interface AttachmentViews {
+  ports: string;
+  networks: string;
+  mounts: string;
+  networkSettings: Record<string, unknown>;
+  mountPoints: Record<string, unknown>[];
+}
+
+export function summary(rec: ContainerRecord, views: Pick<AttachmentViews, 'ports' | 'networks' | 'mounts'>, sizeRw?: number): ContainerSummary {
   return {
     id: rec.id,
     names: [`/${rec.name}`],
@@ -41,9 +50,9 @@ export function summary(rec: ContainerRecord, sizeRw?: number): ContainerSummary
     labels: rec.config.labels,
     size_rw: String(sizeRw ?? 0),
     size_root_fs: '0',
-    ports: '',
-    mounts: '',
-    networks: rec.spec.network_mode,
+    ports: views.ports,
+    mounts: views.mounts,
+    networks: views.networks,
   };
 }
 
@@ -98,7 +107,11 @@ export function containerFilter(filters: Filter__Output[], resolveImage: (ref: s
 export const CONTAINER_FILTER_KEYS = ['id', 'name', 'status', 'label', 'exited', 'ancestor', 'before', 'since', 'network'];
 
 /** `docker container inspect`'s document. */
-export function inspectDocument(rec: ContainerRecord, extra: { sizeRw?: number; rootfs?: string }): Record<string, unknown> {
+export function inspectDocument(
+  rec: ContainerRecord,
+  views: Pick<AttachmentViews, 'networkSettings' | 'mountPoints'>,
+  extra: { sizeRw?: number; rootfs?: string },
+): Record<string, unknown> {
   const s = rec.state;
   const r = rec.spec.resources;
   const num = (v: string | undefined): number => Number(v ?? 0);
@@ -167,7 +180,7 @@ export function inspectDocument(rec: ContainerRecord, extra: { sizeRw?: number; 
     },
     GraphDriver: { Name: 'overlay2', Data: { MergedDir: extra.rootfs ?? '' } },
     ...(extra.sizeRw !== undefined ? { SizeRw: extra.sizeRw, SizeRootFs: 0 } : {}),
-    Mounts: [],
+    Mounts: views.mountPoints,
     Config: {
       Hostname: rec.config.hostname,
       Domainname: rec.config.domainname,
@@ -189,13 +202,6 @@ export function inspectDocument(rec: ContainerRecord, extra: { sizeRw?: number; 
       StopSignal: rec.config.stopSignal,
       ...(rec.config.stopTimeout !== undefined ? { StopTimeout: rec.config.stopTimeout } : {}),
     },
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      HairpinMode: false,
-      Ports: {},
-      SandboxKey: '',
-      Networks: { [rec.spec.network_mode]: { NetworkID: rec.spec.network_mode, IPAddress: '', Gateway: '', MacAddress: '' } },
-    },
+    NetworkSettings: views.networkSettings,
   };
 }
