@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from 'node:net';
+import { createNetns, inNetns, netnsPath } from './netns.js';
+
+export { createNetns, inNetns, Lab, netnsPath, type LabHost } from './netns.js';
 
 const execFileP = promisify(execFile);
 
@@ -40,6 +43,8 @@ export interface DaemonOptions {
   cgroupPrefix?: string;
   /** The daemon's --log-level (default debug, for post-mortems). */
   logLevel?: string;
+  /** Run the daemon inside this named network namespace (under /run/netns): a "host" of its own. */
+  netns?: string;
 }
 
 /** A private shoald (also used by bench/ so that both run the daemon the same way). */
@@ -52,6 +57,8 @@ export class Daemon {
   readonly logPath: string;
 
   private readonly logLevel: string;
+  /** The daemon's network namespace (a name under /run/netns), when it has one. */
+  readonly netns: string | undefined;
 
   constructor(
     readonly dir: string,
@@ -63,6 +70,7 @@ export class Daemon {
     this.cgroupParent = `${o.cgroupPrefix ?? 'shoal-e2e'}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.logPath = join(dir, 'shoald.log');
     this.logLevel = o.logLevel ?? 'debug';
+    this.netns = o.netns;
   }
 
   get host(): string {
@@ -73,11 +81,24 @@ export class Daemon {
   async start(extraArgs: string[] = []): Promise<void> {
     const log = createWriteStream(this.logPath, { flags: 'a' });
     await new Promise((r) => log.once('open', r));
-    const child = spawn(
+    const argv = [
       process.execPath,
-      [SHOALD_MAIN, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--cgroup-parent', this.cgroupParent, '--log-level', this.logLevel, ...extraArgs],
-      { stdio: ['ignore', log, log] },
-    );
+      SHOALD_MAIN,
+      '--data-root',
+      this.dataRoot,
+      '--exec-root',
+      this.execRoot,
+      '-H',
+      this.host,
+      '--cgroup-parent',
+      this.cgroupParent,
+      '--log-level',
+      this.logLevel,
+      ...extraArgs,
+    ];
+    // nsenter execs the daemon after joining the namespace: the pid we hold is shoald's.
+    const [cmd, ...args] = this.netns ? ['nsenter', `--net=${netnsPath(this.netns)}`, ...argv] : argv;
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], env: { ...process.env, ...this.env } });
     this.process = child;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
@@ -108,6 +129,15 @@ export class Daemon {
     await done;
   }
 
+  /** Extra environment for the daemon process (set before start). */
+  env: Record<string, string> = {};
+
+  /** Runs a command on this daemon's "host": inside its network namespace (or here when it has none). */
+  onHost(argv: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    if (!this.netns) throw new Error('this daemon has no network namespace of its own');
+    return inNetns(this.netns, argv, o);
+  }
+
   /** Runs the real `shoal` CLI against this daemon. */
   cli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     return runCli(['-H', this.host, ...args], o);
@@ -135,10 +165,27 @@ export class Daemon {
   }
 }
 
-/** A started daemon with busybox:latest imported, destroyed at test teardown. */
-export async function withDaemon(t: Teardown, o: { busybox?: boolean } = {}): Promise<Daemon> {
+export interface WithDaemonOptions {
+  /** Import busybox:latest (default true). */
+  busybox?: boolean;
+  /** The daemon's network namespace: a given name, or a new one (default); never the test's own. */
+  netns?: string;
+  /** Extra shoald flags. */
+  args?: string[];
+  /** Extra environment for shoald. */
+  env?: Record<string, string>;
+}
+
+/**
+ * A started daemon in a network namespace of its own (a "host"), with
+ * busybox:latest imported; the daemon, its containers and the namespace are
+ * destroyed at test teardown.
+ */
+export async function withDaemon(t: Teardown, o: WithDaemonOptions = {}): Promise<Daemon> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-'));
-  const d = new Daemon(dir);
+  const netns = o.netns ?? (await createNetns(t, 'd'));
+  const d = new Daemon(dir, { netns });
+  d.env = o.env ?? {};
   // SHOAL_E2E_KEEP=1 leaves a failed test's daemon directory for a post-mortem (after stopping everything).
   t.teardown(async () => {
     if (process.env.SHOAL_E2E_KEEP === '1') {
@@ -148,7 +195,7 @@ export async function withDaemon(t: Teardown, o: { busybox?: boolean } = {}): Pr
     }
     await d.destroy();
   });
-  await d.start();
+  await d.start(o.args ?? []);
   if (o.busybox !== false) await d.ok(['import', '--change', 'CMD ["sh"]', BUSYBOX_TAR, 'busybox:latest']);
   return d;
 }
