@@ -29,4 +29,29 @@ build_busybox() {
   mv "$tar.tmp" "$tar"
 }
 
+# redis: Debian's redis-server with the shared libraries it links, on top of
+# the busybox tree (so the image has a shell, like Docker Hub's). Imported as
+#   shoal image import --change 'CMD ["redis-server","--protected-mode","no"]' \
+#     --change 'VOLUME /data' --change 'WORKDIR /data' --change 'EXPOSE 6379' build/images/redis.tar redis:7
+build_redis() {
+  local tar="$OUT/redis.tar" bin=/usr/bin/redis-server
+  [ -x "$bin" ] || { echo "build-images: $bin is missing; install Debian's redis-server (scripts/setup.sh does)" >&2; return 1; }
+  local real; real=$(readlink -f "$bin")
+  [ -f "$tar" ] && [ "$tar" -nt "$real" ] && [ "$tar" -nt "$0" ] && return 0
+  local dir; dir=$(mktemp -d); chmod 0755 "$dir"
+  trap 'rm -rf "$dir"' RETURN
+  tar -C "$dir" -xf "$OUT/busybox.tar"
+  install -D -m 0755 "$real" "$dir/usr/bin/redis-server"
+  # Every library the binary links, at the path the loader looks for it.
+  ldd "$real" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
+    install -D -m 0755 "$(readlink -f "$lib")" "$dir$lib"
+  done
+  printf 'redis:x:999:999::/data:/bin/false\n' >>"$dir/etc/passwd"
+  printf 'redis:x:999:\n' >>"$dir/etc/group"
+  mkdir -p "$dir/data" && chown 999:999 "$dir/data"
+  tar --numeric-owner --sort=name --mtime='2024-01-01 00:00Z' -C "$dir" -cf "$tar.tmp" .
+  mv "$tar.tmp" "$tar"
+}
+
 build_busybox
+build_redis

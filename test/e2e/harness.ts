@@ -21,6 +21,8 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHOAL_BIN = join(REPO, 'bin/shoal');
 export const SHOALD_MAIN = join(REPO, 'packages/daemon/dist/main.js');
 export const BUSYBOX_TAR = join(REPO, 'build/images/busybox.tar');
+export const REDIS_TAR = join(REPO, 'build/images/redis.tar');
+const RELAY = fileURLToPath(new URL('./relay.js', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -136,6 +138,25 @@ export class Daemon {
   onHost(argv: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
     if (!this.netns) throw new Error('this daemon has no network namespace of its own');
     return inNetns(this.netns, argv, o);
+  }
+
+  /**
+   * A unix socket that reaches host:port as seen from this daemon's host (its
+   * namespace), e.g. a published port on 127.0.0.1. Closed at teardown.
+   * Throws when the relay does not start.
+   */
+  async tunnel(t: Teardown, port: number, host = '127.0.0.1'): Promise<string> {
+    if (!this.netns) throw new Error('this daemon has no network namespace of its own');
+    const socket = join(this.dir, `tunnel-${host}-${port}-${Math.random().toString(36).slice(2, 6)}.sock`);
+    const child = spawn('nsenter', [`--net=${netnsPath(this.netns)}`, process.execPath, RELAY, socket, host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => {
+      child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the relay to ${host}:${port} exited with ${code}`)));
+    });
+    return socket;
   }
 
   /** Runs the real `shoal` CLI against this daemon. */
