@@ -64,7 +64,7 @@ test('--link puts the target in /etc/hosts and its ports and environment in ALIA
 test('bad network and storage input is refused with a clear error and changes nothing', async (t) => {
   const d = await withDaemon(t);
   const state = async (): Promise<string> =>
-    [await d.ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']), await d.ok(['network', 'ls', '--format', '{{.Name}}']), await d.ok(['volume', 'ls', '-q'])].join('|');
+    [await d.ok(['ps', '-a', '--format', '{{.Names}} {{.State}}']), await d.ok(['network', 'ls', '--format', '{{.Name}}']), await d.ok(['volume', 'ls', '-q'])].join('|');
 
   await d.ok(['network', 'create', '--subnet', '10.77.0.0/16', 'first']);
   await d.ok(['run', '-d', '--name', 'holder', '--network', 'first', '-p', '8081:80', 'busybox', ...HTTPD]);
