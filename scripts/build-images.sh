@@ -53,5 +53,27 @@ build_redis() {
   mv "$tar.tmp" "$tar"
 }
 
+# iperf3: Debian's iperf3 (and its libiperf) with the shared libraries they
+# link, on top of the busybox tree; the network bench (bench/net.ts) imports it as
+#   shoal image import --change 'CMD ["iperf3","-s"]' build/images/iperf3.tar iperf3:bench
+build_iperf3() {
+  local tar="$OUT/iperf3.tar" bin=/usr/bin/iperf3
+  [ -x "$bin" ] || { echo "build-images: $bin is missing; install Debian's iperf3 (scripts/setup.sh does)" >&2; return 1; }
+  local real; real=$(readlink -f "$bin")
+  local lib0; lib0=$(ldd "$real" | awk '/libiperf/ { print $3 }')
+  [ -f "$tar" ] && [ "$tar" -nt "$real" ] && { [ -z "$lib0" ] || [ "$tar" -nt "$(readlink -f "$lib0")" ]; } && [ "$tar" -nt "$0" ] && return 0
+  local dir; dir=$(mktemp -d); chmod 0755 "$dir"
+  trap 'rm -rf "$dir"' RETURN
+  tar -C "$dir" -xf "$OUT/busybox.tar"
+  install -D -m 0755 "$real" "$dir/usr/bin/iperf3"
+  # Every library the binary links (libiperf among them), at the path the loader looks for it.
+  ldd "$real" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
+    install -D -m 0755 "$(readlink -f "$lib")" "$dir$lib"
+  done
+  tar --numeric-owner --sort=name --mtime='2024-01-01 00:00Z' -C "$dir" -cf "$tar.tmp" .
+  mv "$tar.tmp" "$tar"
+}
+
 build_busybox
 build_redis
+build_iperf3

@@ -29,7 +29,7 @@ async function ip(args: string[]): Promise<void> {
   try {
     await execFileP('ip', args);
   } catch (err) {
-    throw new Error(`ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`);
+    throw new Error(`ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err });
   }
 }
 

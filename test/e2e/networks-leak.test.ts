@@ -59,7 +59,7 @@ test(`${CYCLES} create/start/remove cycles on a user network with a published po
       while (done < CYCLES) {
         done++;
         const created = await create({ spec });
-        const id = created!.id!;
+        const id = created!.id;
         await start({ id });
         await remove({ id, force: true, volumes: true });
       }

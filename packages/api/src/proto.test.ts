@@ -8,8 +8,8 @@ import protobuf from 'protobufjs';
 import { engineDescriptor } from './gen/engine-descriptor.js';
 import { engineProto, LOADER_OPTIONS, PROTO_ROOT } from './proto.js';
 
-const FILES = ['shoal/engine/v1/images.proto', 'shoal/engine/v1/containers.proto', 'shoal/engine/v1/system.proto'];
-const SERVICES = ['Images', 'Containers', 'System'] as const;
+const FILES = ['shoal/engine/v1/images.proto', 'shoal/engine/v1/containers.proto', 'shoal/engine/v1/system.proto', 'shoal/engine/v1/volumes.proto', 'shoal/engine/v1/networks.proto'];
+const SERVICES = ['Images', 'Containers', 'System', 'Volumes', 'Networks'] as const;
 
 /** What engineProto() used to do: parse the .proto text with proto-loader. */
 function parsed(): PackageDefinition {

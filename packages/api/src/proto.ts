@@ -15,6 +15,8 @@ import { engineDescriptor } from './gen/engine-descriptor.js';
 import type { ProtoGrpcType as ImagesProto } from './gen/images.js';
 import type { ProtoGrpcType as ContainersProto } from './gen/containers.js';
 import type { ProtoGrpcType as SystemProto } from './gen/system.js';
+import type { ProtoGrpcType as VolumesProto } from './gen/volumes.js';
+import type { ProtoGrpcType as NetworksProto } from './gen/networks.js';
 
 /** Must equal the flags of scripts/gen-proto.mjs. */
 export const LOADER_OPTIONS: ProtoLoader.Options = {
@@ -30,7 +32,7 @@ export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.ur
 
 const PACKAGE = 'shoal.engine.v1';
 
-type EngineProto = ImagesProto & ContainersProto & SystemProto;
+type EngineProto = ImagesProto & ContainersProto & SystemProto & VolumesProto & NetworksProto;
 type EngineNamespace = EngineProto['shoal']['engine']['v1'];
 
 const require = createRequire(import.meta.url);

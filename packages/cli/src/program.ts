@@ -5,6 +5,8 @@ import type * as ContainersModule from './commands/containers.js';
 import type * as ImagesModule from './commands/images.js';
 import type * as RunModule from './commands/run.js';
 import type * as SystemModule from './commands/system.js';
+import type * as VolumesModule from './commands/volumes.js';
+import type * as NetworksModule from './commands/networks.js';
 import type { Context, Handler } from './context.js';
 
 type Loader = () => Promise<Handler>;
@@ -113,6 +115,10 @@ export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
     (await import('./commands/images.js'))[name] as Handler;
   const system = async (name: keyof typeof SystemModule): Promise<Handler> =>
     (await import('./commands/system.js'))[name] as Handler;
+  const volumes = async (name: keyof typeof VolumesModule): Promise<Handler> =>
+    (await import('./commands/volumes.js'))[name] as Handler;
+  const networks = async (name: keyof typeof NetworksModule): Promise<Handler> =>
+    (await import('./commands/networks.js'))[name] as Handler;
 
   return {
     run: (c) =>
@@ -453,6 +459,131 @@ export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
         ),
         () => system('prune'),
       ),
+    // ----- networks -----
+    networkCreate: (c) =>
+      act(
+        c
+          .description('Create a network')
+          .argument('<network>')
+          .option('-d, --driver <string>', 'Driver to manage the Network', 'bridge')
+          .option('--subnet <strings>', 'Subnet in CIDR format that represents a network segment', collect)
+          .option('--gateway <strings>', 'IPv4 or IPv6 Gateway for the master subnet', collect)
+          .option('--ip-range <strings>', 'Allocate container ip from a sub-range', collect)
+          .option('--internal', 'Restrict external access to the network')
+          .option('--attachable', 'Enable manual container attachment')
+          .option('--label <list>', 'Set metadata on a network', collect)
+          .option('-o, --opt <map>', 'Set driver specific options', collect)
+          .addOption(new Option('--ipv6', 'Enable or disable IPv6 networking').hideHelp())
+          .addOption(new Option('--ipam-driver <string>', 'IP Address Management Driver').hideHelp()),
+        () => networks('create'),
+      ),
+    networkLs: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('List networks')
+            .option('-q, --quiet', 'Only display network IDs')
+            .option('--no-trunc', 'Do not truncate the output')
+            .option('--format <string>', 'Format output using a custom template'),
+        ),
+        () => networks('ls'),
+      ),
+    networkInspect: (c) =>
+      act(
+        c
+          .description('Display detailed information on one or more networks')
+          .argument('<network...>')
+          .option('-f, --format <string>', 'Format output using a custom template')
+          .option('-v, --verbose', 'Verbose output for diagnostics'),
+        () => networks('inspect'),
+      ),
+    networkRm: (c) =>
+      act(
+        c
+          .description('Remove one or more networks')
+          .argument('<network...>')
+          .option('-f, --force', 'Do not error if the network does not exist'),
+        () => networks('rm'),
+      ),
+    networkPrune: (c) =>
+      act(
+        filterFlag(c.description('Remove all unused networks').option('-f, --force', 'Do not prompt for confirmation'), false),
+        () => networks('prune'),
+      ),
+    networkConnect: (c) =>
+      act(
+        c
+          .description('Connect a container to a network')
+          .argument('<network>')
+          .argument('<container>')
+          .option('--alias <strings>', 'Add network-scoped alias for the container', collect)
+          .option('--ip <string>', 'IPv4 address (e.g., "172.30.100.104")')
+          .addOption(new Option('--link <list>', 'Add link to another container').argParser(collect).hideHelp()),
+        () => networks('connect'),
+      ),
+    networkDisconnect: (c) =>
+      act(
+        c
+          .description('Disconnect a container from a network')
+          .argument('<network>')
+          .argument('<container>')
+          .option('-f, --force', 'Force the container to disconnect from a network'),
+        () => networks('disconnect'),
+      ),
+    port: (c) =>
+      act(
+        c.description('List port mappings or a specific mapping for the container').argument('<container>').argument('[private-port]'),
+        () => networks('port'),
+      ),
+    // ----- volumes -----
+    volumeCreate: (c) =>
+      act(
+        c
+          .description('Create a volume')
+          .argument('[volume]')
+          .option('--name <string>', 'Specify volume name')
+          .option('-d, --driver <string>', 'Specify volume driver name', 'local')
+          .option('-o, --opt <map>', 'Set driver specific options', collect)
+          .option('--label <list>', 'Set metadata for a volume', collect),
+        () => volumes('create'),
+      ),
+    volumeLs: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('List volumes')
+            .option('-q, --quiet', 'Only display volume names')
+            .option('--format <string>', 'Format output using a custom template'),
+        ),
+        () => volumes('ls'),
+      ),
+    volumeInspect: (c) =>
+      act(
+        c
+          .description('Display detailed information on one or more volumes')
+          .argument('<volume...>')
+          .option('-f, --format <string>', 'Format output using a custom template'),
+        () => volumes('inspect'),
+      ),
+    volumeRm: (c) =>
+      act(
+        c
+          .description('Remove one or more volumes')
+          .argument('<volume...>')
+          .option('-f, --force', 'Force the removal of one or more volumes'),
+        () => volumes('rm'),
+      ),
+    volumePrune: (c) =>
+      act(
+        filterFlag(
+          c
+            .description('Remove unused local volumes')
+            .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
+            .option('-f, --force', 'Do not prompt for confirmation'),
+          false,
+        ),
+        () => volumes('prune'),
+      ),
   };
 }
 
@@ -481,6 +612,7 @@ const GROUPS: Record<string, { description: string; commands: readonly Entry[] }
       ...same(['attach', 'commit', 'cp', 'create', 'diff', 'exec', 'export', 'kill', 'logs', 'pause', 'rename', 'restart', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait']),
       ['inspect', 'containerInspect'],
       ['ls', 'ps', ['ps', 'list']],
+      ['port', 'port'],
       ['prune', 'containerPrune'],
       ['rm', 'rm', ['remove']],
     ],
@@ -499,6 +631,18 @@ const GROUPS: Record<string, { description: string; commands: readonly Entry[] }
       ['tag', 'tag'],
     ],
   },
+  network: {
+    description: 'Manage networks',
+    commands: [
+      ['connect', 'networkConnect'],
+      ['create', 'networkCreate'],
+      ['disconnect', 'networkDisconnect'],
+      ['inspect', 'networkInspect'],
+      ['ls', 'networkLs', ['list']],
+      ['prune', 'networkPrune'],
+      ['rm', 'networkRm', ['remove']],
+    ],
+  },
   system: {
     description: 'Manage Shoal',
     commands: [
@@ -508,10 +652,20 @@ const GROUPS: Record<string, { description: string; commands: readonly Entry[] }
       ['prune', 'systemPrune'],
     ],
   },
+  volume: {
+    description: 'Manage volumes',
+    commands: [
+      ['create', 'volumeCreate'],
+      ['inspect', 'volumeInspect'],
+      ['ls', 'volumeLs', ['list']],
+      ['prune', 'volumePrune'],
+      ['rm', 'volumeRm', ['remove']],
+    ],
+  },
 };
 
 /** Docker's top-level shortcuts, in help order. */
-const SHORTCUTS = ['run', 'exec', 'ps', 'create', 'start', 'stop', 'restart', 'kill', 'rm', 'logs', 'inspect', 'wait', 'attach', 'top', 'pause', 'unpause', 'rename', 'update', 'cp', 'stats', 'diff', 'commit', 'export', 'images', 'rmi', 'tag', 'save', 'load', 'import', 'history', 'events', 'version', 'info'];
+const SHORTCUTS = ['run', 'exec', 'ps', 'create', 'start', 'stop', 'restart', 'kill', 'rm', 'logs', 'inspect', 'wait', 'attach', 'top', 'pause', 'unpause', 'rename', 'update', 'port', 'cp', 'stats', 'diff', 'commit', 'export', 'images', 'rmi', 'tag', 'save', 'load', 'import', 'history', 'events', 'version', 'info'];
 
 const named = (e: Entry, n: string): boolean => e[0] === n || (e[2]?.includes(n) ?? false);
 

@@ -5,12 +5,14 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { engineProto, errorMessage } from '@shoal/api';
-import { createEngine } from '@shoal/engine';
+import { createEngine, type AddressPool } from '@shoal/engine';
 import { acquireLock, writePidFile } from './lock.js';
 import { createLogger, type LogLevel } from './logger.js';
 import { imagesServer } from './images-server.js';
 import { containersServer } from './containers-server.js';
 import { systemServer } from './system-server.js';
+import { volumesServer } from './volumes-server.js';
+import { networksServer } from './networks-server.js';
 import { requestActivity } from './grpc-util.js';
 
 /** After this long without a request starting or ending, the daemon collects its garbage. */
@@ -24,6 +26,10 @@ export interface DaemonOptions {
   runtime: string;
   logLevel: LogLevel;
   pidFile?: string;
+  /** Where volume plugin sockets live; default $SHOAL_PLUGINS_DIR or /run/shoal/plugins. */
+  pluginsDir?: string;
+  /** --default-address-pool, --bip, --iptables. */
+  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean };
 }
 
 /**
@@ -45,12 +51,16 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     cgroupParent: o.cgroupParent,
     runtime: o.runtime,
     logger: log,
+    ...(o.network ? { network: o.network } : {}),
+    pluginsDir: o.pluginsDir ?? (process.env.SHOAL_PLUGINS_DIR || '/run/shoal/plugins'),
   });
 
   const proto = engineProto();
   const server = new Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
   server.addService(proto.Images.service, imagesServer(engine.images, log.child({ component: 'api.images' })));
   server.addService(proto.Containers.service, containersServer(engine, log.child({ component: 'api.containers' })));
+  server.addService(proto.Networks.service, networksServer(engine, log.child({ component: 'api.networks' })));
+  server.addService(proto.Volumes.service, volumesServer(engine.volumes, log.child({ component: 'api.volumes' })));
   server.addService(proto.System.service, systemServer(engine, { dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent }));
 
   await mkdir(dirname(o.socket), { recursive: true });

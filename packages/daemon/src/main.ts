@@ -26,6 +26,9 @@ const program = new Command('shoald')
   .option('--runtime <path>', 'the OCI runtime binary', 'runc')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'fatal']).default('info'))
   .option('--pidfile <path>', 'pid file (default <exec-root>/shoald.pid)')
+  .option('--default-address-pool <pool>', 'default address pool for networks: base=CIDR,size=N (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 10.99.0.1/24')
+  .option('--no-iptables', 'do not add iptables rules (no NAT, isolation or published ports through iptables)')
   .version(process.env.SHOAL_VERSION ?? '0.1.0', '-v, --version', 'print the version');
 
 program.parse();
@@ -37,6 +40,9 @@ const opts = program.opts<{
   runtime: string;
   logLevel: DaemonOptions['logLevel'];
   pidfile?: string;
+  defaultAddressPool?: string[];
+  bip?: string;
+  iptables: boolean;
 }>();
 
 if (!opts.host.startsWith('unix://')) {
@@ -45,6 +51,14 @@ if (!opts.host.startsWith('unix://')) {
 }
 
 const { runDaemon } = await import('./daemon.js');
+const { parseAddressPool } = await import('@shoal/engine');
+let pools;
+try {
+  pools = (opts.defaultAddressPool ?? []).map(parseAddressPool);
+} catch (err) {
+  process.stderr.write(`shoald: ${errorMessage(err)}\n`);
+  process.exit(1);
+}
 runDaemon({
   dataRoot: opts.dataRoot,
   execRoot: opts.execRoot,
@@ -53,6 +67,7 @@ runDaemon({
   runtime: opts.runtime,
   logLevel: opts.logLevel,
   ...(opts.pidfile ? { pidFile: opts.pidfile } : {}),
+  network: { pools, ...(opts.bip ? { bip: opts.bip } : {}), iptables: opts.iptables },
 }).catch((err: unknown) => {
   process.stderr.write(`shoald: ${errorMessage(err)}\n`);
   process.exit(1);

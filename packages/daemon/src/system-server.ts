@@ -30,7 +30,7 @@ export function systemServer(engine: Engine, o: SystemInfoOptions): SystemHandle
     Info: unary(log, 'Info', async () => ({ json: JSON.stringify(await engine.info(o)) })),
     Events: serverStream(log, 'Events', (req, signal) => events(req.since, req.until, req.filters, signal)),
     DiskUsage: unary(log, 'DiskUsage', async () => ({ entries: await engine.diskUsage() })),
-    Prune: unary(log, 'Prune', async (req) => engine.systemPrune({ all: req.all })),
+    Prune: unary(log, 'Prune', async (req) => engine.systemPrune({ all: req.all, volumes: req.volumes })),
   };
 
   async function* events(

@@ -5,7 +5,9 @@ import type { DiskUsageEntry, Logger, Resources__Output, SystemPruneResponse } f
 import { EventBus } from './events/bus.js';
 import { ContainerService, emptyResources } from './containers/service.js';
 import { ContainerIO } from './containers/io.js';
-import { BasicNetworks, NoVolumes } from './containers/basic-ports.js';
+import { NetworkService } from './networks/service.js';
+import type { AddressPool } from './networks/ipam.js';
+import { VolumeService } from './volumes/volume-service.js';
 import { RuncRuntime, validateResources } from './containers/runc-runtime.js';
 import type { SnapshotPort } from './containers/ports.js';
 import { OverlaySnapshotter } from './snapshots/overlay-snapshotter.js';
@@ -19,18 +21,24 @@ export interface EngineOptions {
   cgroupParent: string;
   runtime: string;
   logger: Logger;
+  /** Where volume plugin sockets live (default /run/shoal/plugins). */
+  pluginsDir?: string;
+  /** Networking flags: --default-address-pool, --bip, --iptables. */
+  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean };
 }
 
 /** The container engine of one host: images, snapshots, containers, events. */
 export interface Engine {
   images: ImageService;
   containers: ContainerService;
+  volumes: VolumeService;
+  networks: NetworkService;
   io: ContainerIO;
   events: EventBus;
   runtimeVersion(): Promise<string>;
   info(o: { dataRoot: string; execRoot: string; cgroupParent: string }): Promise<Record<string, unknown>>;
   diskUsage(): Promise<DiskUsageEntry[]>;
-  systemPrune(o: { all: boolean }): Promise<SystemPruneResponse>;
+  systemPrune(o: { all: boolean; volumes?: boolean }): Promise<SystemPruneResponse>;
   /** Stops watching containers (they keep running) and releases standby shims. */
   close(): Promise<void>;
 }
@@ -79,26 +87,49 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
     usage: async (key) => (await snapshotter.usage(key)).size,
   };
 
+  const volumes = new VolumeService({
+    root: join(o.dataRoot, 'volumes'),
+    pluginsDir: o.pluginsDir ?? '/run/shoal/plugins',
+    logger: log.child({ component: 'volumes' }),
+  });
+  await volumes.init();
+
+  const networks = new NetworkService({
+    root: join(o.dataRoot, 'network'),
+    netnsDir: join(o.execRoot, 'netns'),
+    logger: log.child({ component: 'networks' }),
+    ...(o.network?.pools ? { pools: o.network.pools } : {}),
+    ...(o.network?.bip ? { bip: o.network.bip } : {}),
+    ...(o.network?.iptables === false ? { iptables: false } : {}),
+    containers: () => late.containers!,
+    imageExposedPorts: async (rec) => Object.keys((await images.resolve(rec.imageId).catch(() => undefined))?.config.ExposedPorts ?? {}),
+  });
+  await networks.init();
+
   const containers = new ContainerService({
     root: join(o.dataRoot, 'containers'),
     execRoot: join(o.execRoot, 'containers'),
     images,
     snapshots,
     runtime,
-    networks: new BasicNetworks(),
-    volumes: new NoVolumes(),
+    networks,
+    volumes,
     events,
     logger: log.child({ component: 'containers' }),
     validateResources: (r: Resources__Output | null) => validateResources({ spec: { resources: r ?? emptyResources() } as never }),
   });
   late.containers = containers;
+  volumes.setContainers(containers);
   await containers.init();
+  await networks.adopt(containers.list());
   const c = containers;
   const io = new ContainerIO(c, runtime, images, (rec, action, extra) => c.publish(rec, action, extra));
 
   return {
     images,
     containers: c,
+    volumes,
+    networks,
     io,
     events,
     runtimeVersion: () => runtime.version(),
@@ -147,22 +178,25 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
       return [
         { type: du.type, total: String(du.total), active: String(du.active), size: String(du.size), reclaimable: String(du.reclaimable) },
         { type: 'Containers', total: String(recs.length), active: String(active), size: String(csize), reclaimable: String(creclaim) },
-        { type: 'Local Volumes', total: '0', active: '0', size: '0', reclaimable: '0' },
+        await volumes.diskUsage(),
         { type: 'Build Cache', total: '0', active: '0', size: '0', reclaimable: '0' },
       ];
     },
-    async systemPrune({ all }) {
+    async systemPrune({ all, volumes: withVolumes }) {
       const pc = await c.prune(() => true);
+      const pv = withVolumes ? await volumes.pruneVolumes({ all: false, filters: [] }) : { deleted: [], reclaimed: 0 };
       const pi = await images.prune({ all, filters: [] });
       return {
         deleted_containers: pc.deleted,
         deleted_images: pi.deleted,
         untagged_images: pi.untagged,
-        space_reclaimed: String(pc.reclaimed + Number(pi.spaceReclaimed)),
+        deleted_volumes: pv.deleted,
+        space_reclaimed: String(pc.reclaimed + pv.reclaimed + Number(pi.spaceReclaimed)),
       };
     },
     async close() {
       c.close();
+      await networks.close();
       await runtime.close();
     },
   };

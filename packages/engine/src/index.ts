@@ -6,3 +6,5 @@ export * from './content/index.js';
 export * from './archive/index.js';
 export * from './snapshots/index.js';
 export * from './images/index.js';
+export * from './volumes/index.js';
+export * from './networks/index.js';

@@ -5,12 +5,16 @@ import { engineProto, fromServiceError, type ShoalError } from '@shoal/api';
 import type { ContainersClient } from '@shoal/api/gen/shoal/engine/v1/Containers';
 import type { ImagesClient } from '@shoal/api/gen/shoal/engine/v1/Images';
 import type { SystemClient } from '@shoal/api/gen/shoal/engine/v1/System';
+import type { VolumesClient } from '@shoal/api/gen/shoal/engine/v1/Volumes';
+import type { NetworksClient } from '@shoal/api/gen/shoal/engine/v1/Networks';
 import { UsageError } from '../cli-error.js';
 
 export interface Clients {
   containers: ContainersClient;
   images: ImagesClient;
   system: SystemClient;
+  volumes: VolumesClient;
+  networks: NetworksClient;
   close(): void;
 }
 
@@ -37,14 +41,20 @@ export function connect(host: string): Clients {
   const containers = new proto.Containers(target, creds, opts);
   const images = new proto.Images(target, creds, opts);
   const system = new proto.System(target, creds, opts);
+  const volumes = new proto.Volumes(target, creds, opts);
+  const networks = new proto.Networks(target, creds, opts);
   return {
     containers,
     images,
     system,
+    volumes,
+    networks,
     close() {
       containers.close();
       images.close();
       system.close();
+      volumes.close();
+      networks.close();
     },
   };
 }

@@ -273,11 +273,13 @@ export const prune: Handler = async (ctx, _args, opts) => {
     deleted_containers: string[];
     deleted_images: string[];
     untagged_images: string[];
+    deleted_volumes: string[];
     space_reclaimed: string;
   }>((cb) => system.Prune({ all: Boolean(opts.all), volumes: Boolean(opts.volumes), filters: parseFilters(opts.filter) }, cb));
   if (res.deleted_containers.length > 0) {
     ctx.out(`Deleted Containers:\n${res.deleted_containers.map((d) => `${d}\n`).join('')}\n`);
   }
+  if (res.deleted_volumes.length > 0) ctx.out(`Deleted Volumes:\n${res.deleted_volumes.map((d) => `${d}\n`).join('')}\n`);
   if (res.untagged_images.length + res.deleted_images.length > 0) {
     ctx.out('Deleted Images:\n');
     for (const u of res.untagged_images) ctx.out(`untagged: ${u}\n`);

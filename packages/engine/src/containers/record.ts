@@ -1,4 +1,6 @@
 import type { ContainerSpec__Output } from '@shoal/api';
+import type { ContainerVolumes } from '../volumes/mount-point.js';
+import type { ContainerNetworking } from '../networks/types.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -52,9 +54,9 @@ export interface ContainerRecord {
   hostnamePath: string;
   resolvConfPath: string;
   /** Owned by the network service (endpoints, addresses, published ports); persisted with the record. */
-  network?: unknown;
+  network?: ContainerNetworking;
   /** Owned by the volume service (the container's mount points); persisted with the record. */
-  volumes?: unknown;
+  volumes?: ContainerVolumes;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -1,0 +1,10 @@
+export { EmbeddedDns } from './server.js';
+export type { DnsResolver, EmbeddedDnsOptions } from './server.js';
+export { containerResolvConf, parseResolvConf, isLoopbackAddress, DEFAULT_NAMESERVERS } from './resolv-conf.js';
+export type { ContainerResolvConfOptions, ResolvConf } from './resolv-conf.js';
+export { containerHosts } from './hosts-file.js';
+export type { ContainerHostsOptions, HostsLink } from './hosts-file.js';
+export { linkEnv, envAlias } from './links.js';
+export type { LinkEnvOptions } from './links.js';
+export { hostUpstreams, daemonUpstreams, parseUpstream, formatUpstream, UPSTREAMS_ENV } from './upstreams.js';
+export type { Upstream, DaemonUpstreamsOptions } from './upstreams.js';
