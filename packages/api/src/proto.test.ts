@@ -6,7 +6,8 @@ import type { MethodDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { engineDescriptor } from './gen/engine-descriptor.js';
-import { engineProto, LOADER_OPTIONS, PROTO_ROOT } from './proto.js';
+import { swarmDescriptor } from './gen/swarm-descriptor.js';
+import { engineProto, LOADER_OPTIONS, PROTO_ROOT, swarmProto } from './proto.js';
 
 const FILES = ['shoal/engine/v1/images.proto', 'shoal/engine/v1/containers.proto', 'shoal/engine/v1/system.proto', 'shoal/engine/v1/volumes.proto', 'shoal/engine/v1/networks.proto'];
 const SERVICES = ['Images', 'Containers', 'System', 'Volumes', 'Networks'] as const;
@@ -124,4 +125,26 @@ test('engineProto() neither parses .proto text nor loads proto-loader', (t) => {
   `;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(PROTO_ROOT, '..'), encoding: 'utf8' });
   t.deepEqual(JSON.parse(out), []);
+});
+
+test('the swarm descriptor is up to date and gives the Control and Dispatcher services', (t) => {
+  const files = ['shoal/swarm/v1/control.proto', 'shoal/swarm/v1/dispatcher.proto'];
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) => {
+    const inRoot = join(PROTO_ROOT, target);
+    return existsSync(inRoot) ? inRoot : protobuf.util.path.resolve(origin, target);
+  };
+  root.loadSync(files, { keepCase: true });
+  root.resolveAll();
+  t.deepEqual(JSON.parse(JSON.stringify(root.toJSON({ keepComments: false }))), swarmDescriptor);
+  const def = loadSync(files, { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+  for (const s of ['Control', 'Dispatcher'] as const) {
+    const mine = swarmProto()[s].service as unknown as Methods;
+    const ref = def[`shoal.swarm.v1.${s}`] as unknown as Methods;
+    t.deepEqual(Object.keys(mine), Object.keys(ref), s);
+    for (const [name, m] of Object.entries(ref)) {
+      t.is(mine[name]?.path, m.path);
+      t.is(mine[name]?.responseStream, m.responseStream);
+    }
+  }
 });

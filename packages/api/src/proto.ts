@@ -17,6 +17,9 @@ import type { ProtoGrpcType as ContainersProto } from './gen/containers.js';
 import type { ProtoGrpcType as SystemProto } from './gen/system.js';
 import type { ProtoGrpcType as VolumesProto } from './gen/volumes.js';
 import type { ProtoGrpcType as NetworksProto } from './gen/networks.js';
+import type { ProtoGrpcType as ControlProto } from './gen/control.js';
+import type { ProtoGrpcType as DispatcherProto } from './gen/dispatcher.js';
+import { swarmDescriptor } from './gen/swarm-descriptor.js';
 
 /** Must equal the flags of scripts/gen-proto.mjs. */
 export const LOADER_OPTIONS: ProtoLoader.Options = {
@@ -30,14 +33,56 @@ export const LOADER_OPTIONS: ProtoLoader.Options = {
 /** The .proto sources (engineProto() itself loads the precompiled descriptor). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
 
-const PACKAGE = 'shoal.engine.v1';
-
 type EngineProto = ImagesProto & ContainersProto & SystemProto & VolumesProto & NetworksProto;
 type EngineNamespace = EngineProto['shoal']['engine']['v1'];
+type SwarmProto = ControlProto & DispatcherProto;
+type SwarmNamespace = SwarmProto['shoal']['swarm']['v1'];
 
 const require = createRequire(import.meta.url);
-let cached: EngineNamespace | undefined;
-let full: ProtoLoader.PackageDefinition | undefined;
+
+/** One precompiled API: its service constructors are built once, its message definitions on demand. */
+class CompiledApi<T> {
+  private cached: T | undefined;
+  private full: ProtoLoader.PackageDefinition | undefined;
+
+  constructor(
+    private readonly descriptor: Protobuf.INamespace,
+    private readonly pkgName: string,
+  ) {}
+
+  namespace(): T {
+    if (this.cached) return this.cached;
+    const root = protobuf.Root.fromJSON(this.descriptor);
+    const pkg = root.lookup(this.pkgName);
+    if (!(pkg instanceof protobuf.Namespace)) throw new Error(`The descriptor has no package ${this.pkgName}; run npm run gen.`);
+    const ns: Record<string, unknown> = {};
+    for (const obj of pkg.nestedArray) {
+      if (obj instanceof protobuf.Service) {
+        ns[obj.name] = makeClientConstructor(serviceDefinition(obj, () => this.fullDefinition()), obj.name, {});
+      } else {
+        Object.defineProperty(ns, obj.name, {
+          enumerable: true,
+          configurable: true,
+          get: () => this.fullDefinition()[`${this.pkgName}.${obj.name}`],
+        });
+      }
+    }
+    this.cached = ns as unknown as T;
+    return this.cached;
+  }
+
+  /**
+   * proto-loader's full package definition (with descriptor protos), built on
+   * demand; required lazily because nothing on a hot path needs it.
+   */
+  private fullDefinition(): ProtoLoader.PackageDefinition {
+    this.full ??= (require('@grpc/proto-loader') as typeof ProtoLoader).fromJSON(this.descriptor, LOADER_OPTIONS);
+    return this.full;
+  }
+}
+
+const engineApi = new CompiledApi<EngineNamespace>(engineDescriptor, 'shoal.engine.v1');
+const swarmApi = new CompiledApi<SwarmNamespace>(swarmDescriptor, 'shoal.swarm.v1');
 
 /**
  * The engine's gRPC service definitions and client constructors (built once).
@@ -47,43 +92,25 @@ let full: ProtoLoader.PackageDefinition | undefined;
  * descriptor is broken (rerun `npm run gen`).
  */
 export function engineProto(): EngineNamespace {
-  if (cached) return cached;
-  const root = protobuf.Root.fromJSON(engineDescriptor);
-  const pkg = root.lookup(PACKAGE);
-  if (!(pkg instanceof protobuf.Namespace)) throw new Error(`The engine descriptor has no package ${PACKAGE}; run npm run gen.`);
-  const ns: Record<string, unknown> = {};
-  for (const obj of pkg.nestedArray) {
-    if (obj instanceof protobuf.Service) {
-      ns[obj.name] = makeClientConstructor(serviceDefinition(obj), obj.name, {});
-    } else {
-      Object.defineProperty(ns, obj.name, {
-        enumerable: true,
-        configurable: true,
-        get: () => fullDefinition()[`${PACKAGE}.${obj.name}`],
-      });
-    }
-  }
-  cached = ns as unknown as EngineNamespace;
-  return cached;
+  return engineApi.namespace();
 }
 
 /**
- * proto-loader's full package definition (with descriptor protos), built on
- * demand; required lazily because nothing on a hot path needs it.
+ * The cluster's gRPC services (Control, Dispatcher) and their messages, built
+ * like engineProto(). Throws only when the generated descriptor is broken.
  */
-function fullDefinition(): ProtoLoader.PackageDefinition {
-  full ??= (require('@grpc/proto-loader') as typeof ProtoLoader).fromJSON(engineDescriptor, LOADER_OPTIONS);
-  return full;
+export function swarmProto(): SwarmNamespace {
+  return swarmApi.namespace();
 }
 
-function serviceDefinition(service: Protobuf.Service): Grpc.ServiceDefinition {
+function serviceDefinition(service: Protobuf.Service, fullDefinition: () => ProtoLoader.PackageDefinition): Grpc.ServiceDefinition {
   const def: Record<string, Grpc.MethodDefinition<object, object>> = {};
   const serviceName = service.fullName.slice(1);
   for (const method of service.methodsArray) {
     method.resolve();
     const req = method.resolvedRequestType;
     const res = method.resolvedResponseType;
-    if (!req || !res) throw new Error(`The engine descriptor cannot resolve ${serviceName}.${method.name}; run npm run gen.`);
+    if (!req || !res) throw new Error(`The descriptor cannot resolve ${serviceName}.${method.name}; run npm run gen.`);
     const m: Grpc.MethodDefinition<object, object> = {
       path: `/${serviceName}/${method.name}`,
       requestStream: method.requestStream === true,
