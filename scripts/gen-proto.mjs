@@ -54,7 +54,7 @@ import protobuf from 'protobufjs';
 import { existsSync } from 'node:fs';
 const ENGINE_FILES = ['shoal/engine/v1/images.proto', 'shoal/engine/v1/containers.proto', 'shoal/engine/v1/system.proto', 'shoal/engine/v1/volumes.proto', 'shoal/engine/v1/networks.proto'];
 // The cluster services (control, dispatcher, CA) with the objects they carry.
-const SWARM_FILES = ['shoal/swarm/v1/control.proto', 'shoal/swarm/v1/dispatcher.proto'];
+const SWARM_FILES = ['shoal/swarm/v1/control.proto', 'shoal/swarm/v1/dispatcher.proto', 'shoal/swarm/v1/ca.proto', 'shoal/swarm/v1/swarm.proto'];
 
 function descriptorJson(files) {
   const r = new protobuf.Root();

@@ -128,7 +128,7 @@ test('engineProto() neither parses .proto text nor loads proto-loader', (t) => {
 });
 
 test('the swarm descriptor is up to date and gives the Control and Dispatcher services', (t) => {
-  const files = ['shoal/swarm/v1/control.proto', 'shoal/swarm/v1/dispatcher.proto'];
+  const files = ['shoal/swarm/v1/control.proto', 'shoal/swarm/v1/dispatcher.proto', 'shoal/swarm/v1/ca.proto', 'shoal/swarm/v1/swarm.proto'];
   const root = new protobuf.Root();
   root.resolvePath = (origin, target) => {
     const inRoot = join(PROTO_ROOT, target);
@@ -138,7 +138,7 @@ test('the swarm descriptor is up to date and gives the Control and Dispatcher se
   root.resolveAll();
   t.deepEqual(JSON.parse(JSON.stringify(root.toJSON({ keepComments: false }))), swarmDescriptor);
   const def = loadSync(files, { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
-  for (const s of ['Control', 'Dispatcher'] as const) {
+  for (const s of ['Control', 'Dispatcher', 'NodeCA', 'RaftMembership', 'Swarm'] as const) {
     const mine = swarmProto()[s].service as unknown as Methods;
     const ref = def[`shoal.swarm.v1.${s}`] as unknown as Methods;
     t.deepEqual(Object.keys(mine), Object.keys(ref), s);

@@ -19,6 +19,8 @@ import type { ProtoGrpcType as VolumesProto } from './gen/volumes.js';
 import type { ProtoGrpcType as NetworksProto } from './gen/networks.js';
 import type { ProtoGrpcType as ControlProto } from './gen/control.js';
 import type { ProtoGrpcType as DispatcherProto } from './gen/dispatcher.js';
+import type { ProtoGrpcType as CaProto } from './gen/ca.js';
+import type { ProtoGrpcType as SwarmLocalProto } from './gen/swarm.js';
 import { swarmDescriptor } from './gen/swarm-descriptor.js';
 
 /** Must equal the flags of scripts/gen-proto.mjs. */
@@ -35,7 +37,7 @@ export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.ur
 
 type EngineProto = ImagesProto & ContainersProto & SystemProto & VolumesProto & NetworksProto;
 type EngineNamespace = EngineProto['shoal']['engine']['v1'];
-type SwarmProto = ControlProto & DispatcherProto;
+type SwarmProto = ControlProto & DispatcherProto & CaProto & SwarmLocalProto;
 type SwarmNamespace = SwarmProto['shoal']['swarm']['v1'];
 
 const require = createRequire(import.meta.url);
@@ -96,7 +98,8 @@ export function engineProto(): EngineNamespace {
 }
 
 /**
- * The cluster's gRPC services (Control, Dispatcher) and their messages, built
+ * The cluster's gRPC services (Control, Dispatcher, NodeCA, RaftMembership, and
+ * the daemon-local Swarm) and their messages, built
  * like engineProto(). Throws only when the generated descriptor is broken.
  */
 export function swarmProto(): SwarmNamespace {
