@@ -17,8 +17,9 @@ fi
 # busybox-static: the base image; tini: --init; procps: top; attr: xattrs;
 # docker.io: Docker 20.10 for the archive compatibility tests and benchmarks,
 # never started as a service; redis-server: the redis image of the workload
-# test; iperf3: the network benchmark).
-APT_PKGS=(runc iptables iproute2 busybox-static tini procps attr zstd docker.io redis-server iperf3)
+# test; iperf3: the network benchmark; prometheus: promtool and the metrics
+# test).
+APT_PKGS=(runc iptables iproute2 busybox-static tini procps attr zstd docker.io redis-server iperf3 prometheus)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,8 +6,10 @@ import type * as ImagesModule from './commands/images.js';
 import type * as RunModule from './commands/run.js';
 import type * as SystemModule from './commands/system.js';
 import type * as VolumesModule from './commands/volumes.js';
+import type * as SwarmModule from './commands/swarm.js';
 import type * as NetworksModule from './commands/networks.js';
 import type { Context, Handler } from './context.js';
+import { defineSwarmObjectCommands, SWARM_OBJECT_GROUPS } from './swarm/commands.js';
 
 type Loader = () => Promise<Handler>;
 
@@ -119,8 +121,16 @@ export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
     (await import('./commands/volumes.js'))[name] as Handler;
   const networks = async (name: keyof typeof NetworksModule): Promise<Handler> =>
     (await import('./commands/networks.js'))[name] as Handler;
+  const swarmCmd = async (name: keyof typeof SwarmModule): Promise<Handler> =>
+    (await import('./commands/swarm.js'))[name] as Handler;
+  const swarmSpecFlags = (c: Command): Command =>
+    c
+      .option('--dispatcher-heartbeat <duration>', 'Dispatcher heartbeat period (ns|us|ms|s|m|h) (default 5s)')
+      .option('--cert-expiry <duration>', 'Validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)')
+      .option('--task-history-limit <int>', 'Task history retention limit (default 5)');
 
   return {
+    ...defineSwarmObjectCommands(act),
     run: (c) =>
       act(
         containerFlags(c.description('Create and run a new container from an image'))
@@ -535,6 +545,43 @@ export function defineCommands(dispatch: Dispatch): Record<string, Builder> {
         c.description('List port mappings or a specific mapping for the container').argument('<container>').argument('[private-port]'),
         () => networks('port'),
       ),
+    // ----- swarm -----
+    swarmInit: (c) =>
+      act(
+        swarmSpecFlags(
+          c
+            .description('Initialize a swarm')
+            .option('--advertise-addr <string>', 'Advertised address (format: <ip|interface>[:port])')
+            .option('--listen-addr <node-addr>', 'Listen address (format: <ip|interface>[:port]) (default 0.0.0.0:2377)')
+            .option('--data-path-port <uint32>', 'Port number to use for data path traffic (1024 - 49151) (default 4789)')
+            .option('--default-addr-pool <ipNetSlice>', 'default address pool in CIDR format', collect)
+            .option('--force-new-cluster', 'Force create a new cluster from current state'),
+        ),
+        () => swarmCmd('init'),
+      ),
+    swarmJoin: (c) =>
+      act(
+        c
+          .description('Join a swarm as a node and/or manager')
+          .argument('<host:port>')
+          .option('--token <string>', 'Token for entry into the swarm')
+          .option('--advertise-addr <string>', 'Advertised address (format: <ip|interface>[:port])')
+          .option('--listen-addr <node-addr>', 'Listen address (format: <ip|interface>[:port]) (default 0.0.0.0:2377)')
+          .option('--availability <string>', 'Availability of the node ("active", "pause", "drain")', 'active'),
+        () => swarmCmd('join'),
+      ),
+    swarmLeave: (c) =>
+      act(c.description('Leave the swarm').option('-f, --force', 'Force this node to leave the swarm, ignoring warnings'), () => swarmCmd('leave')),
+    swarmJoinToken: (c) =>
+      act(
+        c
+          .description('Manage join tokens')
+          .argument('<worker|manager>')
+          .option('-q, --quiet', 'Only display token')
+          .option('--rotate', 'Rotate join token'),
+        () => swarmCmd('joinToken'),
+      ),
+    swarmUpdate: (c) => act(swarmSpecFlags(c.description('Update the swarm')), () => swarmCmd('update')),
     // ----- volumes -----
     volumeCreate: (c) =>
       act(
@@ -650,6 +697,18 @@ const GROUPS: Record<string, { description: string; commands: readonly Entry[] }
       ['events', 'events'],
       ['info', 'info'],
       ['prune', 'systemPrune'],
+    ],
+  },
+  node: SWARM_OBJECT_GROUPS.node,
+  service: SWARM_OBJECT_GROUPS.service,
+  swarm: {
+    description: 'Manage Swarm',
+    commands: [
+      ['init', 'swarmInit'],
+      ['join', 'swarmJoin'],
+      ['join-token', 'swarmJoinToken'],
+      ['leave', 'swarmLeave'],
+      ['update', 'swarmUpdate'],
     ],
   },
   volume: {

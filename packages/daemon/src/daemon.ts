@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { engineProto, errorMessage } from '@shoal/api';
+import { engineProto, errorMessage, swarmProto } from '@shoal/api';
 import { createEngine, type AddressPool } from '@shoal/engine';
 import { acquireLock, writePidFile } from './lock.js';
 import { createLogger, type LogLevel } from './logger.js';
@@ -14,6 +14,7 @@ import { systemServer } from './system-server.js';
 import { volumesServer } from './volumes-server.js';
 import { networksServer } from './networks-server.js';
 import { requestActivity } from './grpc-util.js';
+import { SwarmHost } from './swarm-server.js';
 
 /** After this long without a request starting or ending, the daemon collects its garbage. */
 const QUIET_MS = 2000;
@@ -55,13 +56,26 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     pluginsDir: o.pluginsDir ?? (process.env.SHOAL_PLUGINS_DIR || '/run/shoal/plugins'),
   });
 
+  const swarm = new SwarmHost({
+    dataRoot: o.dataRoot,
+    logger: log,
+    ...(process.env.SHOAL_RAFT_TICK_MS ? { raft: { tickMs: Number(process.env.SHOAL_RAFT_TICK_MS) } } : {}),
+  });
+  if (swarm.wasInSwarm()) {
+    await swarm.restore().catch((err: unknown) => log.error('rejoining the swarm failed; the engine runs without it', { error: errorMessage(err) }));
+  }
+
   const proto = engineProto();
   const server = new Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
   server.addService(proto.Images.service, imagesServer(engine.images, log.child({ component: 'api.images' })));
   server.addService(proto.Containers.service, containersServer(engine, log.child({ component: 'api.containers' })));
   server.addService(proto.Networks.service, networksServer(engine, log.child({ component: 'api.networks' })));
   server.addService(proto.Volumes.service, volumesServer(engine.volumes, log.child({ component: 'api.volumes' })));
-  server.addService(proto.System.service, systemServer(engine, { dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent }));
+  server.addService(
+    proto.System.service,
+    systemServer(engine, { dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, swarmInfo: () => swarm.info() }),
+  );
+  server.addService(swarmProto().Swarm.service, swarm.handlers());
 
   await mkdir(dirname(o.socket), { recursive: true });
   await rm(o.socket, { force: true });
@@ -99,6 +113,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  await swarm.close().catch((err: unknown) => log.warn('leaving the swarm running failed', { error: errorMessage(err) }));
   await engine.close().catch((err: unknown) => log.warn('closing the engine failed', { error: errorMessage(err) }));
   await rm(o.socket, { force: true }).catch(() => undefined);
   await removePid().catch(() => undefined);

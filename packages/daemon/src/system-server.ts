@@ -10,6 +10,8 @@ export interface SystemInfoOptions {
   dataRoot: string;
   execRoot: string;
   cgroupParent: string;
+  /** docker info's Swarm section. */
+  swarmInfo?: () => Record<string, unknown>;
 }
 
 /** Version, info, events, disk usage and prune for the whole daemon. */
@@ -27,7 +29,11 @@ export function systemServer(engine: Engine, o: SystemInfoOptions): SystemHandle
       runc_version: await engine.runtimeVersion(),
       build_time: '0',
     })),
-    Info: unary(log, 'Info', async () => ({ json: JSON.stringify(await engine.info(o)) })),
+    Info: unary(log, 'Info', async () => {
+      const info = await engine.info(o);
+      if (o.swarmInfo) info.Swarm = o.swarmInfo();
+      return { json: JSON.stringify(info) };
+    }),
     Events: serverStream(log, 'Events', (req, signal) => events(req.since, req.until, req.filters, signal)),
     DiskUsage: unary(log, 'DiskUsage', async () => ({ entries: await engine.diskUsage() })),
     Prune: unary(log, 'Prune', async (req) => engine.systemPrune({ all: req.all, volumes: req.volumes })),

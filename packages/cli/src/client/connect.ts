@@ -1,12 +1,14 @@
 // The gRPC clients for one daemon. Loaded only by commands that talk to the
 // daemon, so `shoal --help` never pays for grpc-js and proto parsing.
 import { credentials, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { engineProto, fromServiceError, type ShoalError } from '@shoal/api';
+import { engineProto, fromServiceError, swarmProto, type ShoalError } from '@shoal/api';
 import type { ContainersClient } from '@shoal/api/gen/shoal/engine/v1/Containers';
 import type { ImagesClient } from '@shoal/api/gen/shoal/engine/v1/Images';
 import type { SystemClient } from '@shoal/api/gen/shoal/engine/v1/System';
 import type { VolumesClient } from '@shoal/api/gen/shoal/engine/v1/Volumes';
 import type { NetworksClient } from '@shoal/api/gen/shoal/engine/v1/Networks';
+import type { ControlClient } from '@shoal/api/gen/shoal/swarm/v1/Control';
+import type { SwarmClient } from '@shoal/api/gen/shoal/swarm/v1/Swarm';
 import { UsageError } from '../cli-error.js';
 
 export interface Clients {
@@ -15,6 +17,10 @@ export interface Clients {
   system: SystemClient;
   volumes: VolumesClient;
   networks: NetworksClient;
+  /** The cluster API; the local daemon serves it when it is a manager (forwarding to the leader). */
+  control: ControlClient;
+  /** The local daemon's swarm membership (init, join, leave, join-token). */
+  swarm: SwarmClient;
   close(): void;
 }
 
@@ -43,18 +49,31 @@ export function connect(host: string): Clients {
   const system = new proto.System(target, creds, opts);
   const volumes = new proto.Volumes(target, creds, opts);
   const networks = new proto.Networks(target, creds, opts);
+  // Built on first use: the swarm descriptor costs engine-only commands nothing then.
+  let control: ControlClient | undefined;
+  let swarm: SwarmClient | undefined;
   return {
     containers,
     images,
     system,
     volumes,
     networks,
+    get control(): ControlClient {
+      control ??= new (swarmProto().Control)(target, creds, opts);
+      return control;
+    },
+    get swarm(): SwarmClient {
+      swarm ??= new (swarmProto().Swarm)(target, creds, opts);
+      return swarm;
+    },
     close() {
       containers.close();
       images.close();
       system.close();
       volumes.close();
       networks.close();
+      control?.close();
+      swarm?.close();
     },
   };
 }

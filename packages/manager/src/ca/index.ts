@@ -46,3 +46,4 @@ export {
 export type { AuthorizationLevel, AuthorizeOptions, CallWithAuthContext, PeerIdentity, ServerCredentialsOptions } from './tls.js';
 export { CA_ROLE_NAME, MANAGER_ROLE_NAME, WORKER_ROLE_NAME, roleFromName, roleName } from './roles.js';
 export type { CertRole } from './roles.js';
+export { CaServer, currentCluster } from './server.js';

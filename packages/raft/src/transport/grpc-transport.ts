@@ -47,6 +47,17 @@ export interface GrpcTransportOptions {
   /** How long a snapshot may take to send. Default 60 s. */
   snapshotTimeoutMs?: number;
   logger?: GrpcTransportLogger;
+  /**
+   * Serve on this server (owned, bound and shut down by the caller, e.g. a
+   * swarm manager's cluster port that also serves other services) instead of
+   * listening on `listen`.
+   */
+  server?: grpc.Server;
+  /**
+   * Called with each incoming call before it is served; return an error
+   * (e.g. the peer's certificate is not a manager's) to refuse it.
+   */
+  authorize?: (call: grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerUnaryCall<Buffer, Buffer>) => grpc.ServiceError | undefined;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -222,6 +233,8 @@ export class GrpcTransport implements Transport {
   readonly logger: GrpcTransportLogger | undefined;
   private readonly listen: string;
   private server: grpc.Server | undefined;
+  private readonly sharedServer: grpc.Server | undefined;
+  private readonly authorize: GrpcTransportOptions['authorize'];
   private handler: TransportHandler | undefined;
   private readonly peers = new Map<NodeId, PeerLink>();
   private boundPort = 0;
@@ -236,6 +249,8 @@ export class GrpcTransport implements Transport {
     this.maxQueued = opts.maxQueuedMessages ?? 4_096;
     this.snapshotTimeoutMs = opts.snapshotTimeoutMs ?? 60_000;
     this.logger = opts.logger;
+    this.sharedServer = opts.server;
+    this.authorize = opts.authorize;
   }
 
   /** The port bound by start() (useful with port 0). */
@@ -246,21 +261,31 @@ export class GrpcTransport implements Transport {
   /** Throws when the address cannot be bound (in use, bad address). */
   async start(handler: TransportHandler): Promise<void> {
     this.handler = handler;
-    const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.maxMessageBytes,
-      'grpc.max_send_message_length': this.maxMessageBytes,
-    });
+    const server =
+      this.sharedServer ??
+      new grpc.Server({
+        'grpc.max_receive_message_length': this.maxMessageBytes,
+        'grpc.max_send_message_length': this.maxMessageBytes,
+      });
     server.addService(serviceDefinition, {
       Stream: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const refused = this.authorize?.(call);
+        if (refused) {
+          callback(refused);
+          return;
+        }
         call.on('data', (frame: Buffer) => this.deliver(frame));
         call.on('end', () => callback(null, EMPTY));
         call.on('error', () => undefined);
       },
       Snapshot: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        if (this.deliver(call.request)) callback(null, EMPTY);
+        const refused = this.authorize?.(call);
+        if (refused) callback(refused);
+        else if (this.deliver(call.request)) callback(null, EMPTY);
         else callback({ code: grpc.status.INVALID_ARGUMENT, details: 'The snapshot message could not be decoded.' });
       },
     });
+    if (this.sharedServer) return;
     this.boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(this.listen, this.credentials.server, (err, port) => {
         if (err) reject(new Error(`Cannot listen for Raft peers on ${this.listen}: ${err.message}; choose a free address.`, { cause: err }));
@@ -300,6 +325,7 @@ export class GrpcTransport implements Transport {
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
     this.handler = undefined;
+    this.sharedServer?.removeService(serviceDefinition);
     const server = this.server;
     this.server = undefined;
     if (!server) return;

@@ -1,0 +1,483 @@
+// This daemon's part in a swarm: `swarm init`, `swarm join`, `swarm leave`,
+// and coming back after a restart. A manager serves the cluster port (mutual
+// TLS: NodeCA, Raft, RaftMembership, Control, Dispatcher) and runs a Manager;
+// every node runs an agent (added by the composition root). Loaded only when
+// the daemon is or becomes part of a swarm, so a plain engine does not pay
+// for the manager's code.
+import { hostname as osHostname, networkInterfaces } from 'node:os';
+import { Server } from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServiceError, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
+import {
+  ErrorCode,
+  failedPrecondition,
+  fromServiceError,
+  invalidArgument,
+  swarmProto,
+  toServiceError,
+  unavailable,
+} from '@shoal/api';
+import type {
+  ClusterSpec,
+  InitRequest__Output,
+  IssueNodeCertificateResponse__Output,
+  JoinRequest__Output,
+  Logger,
+  Node,
+  RaftJoinResponse__Output,
+  UpdateSwarmRequest__Output,
+
+  ShoalError} from '@shoal/api';
+import {
+  anonymousClientCredentials,
+  authorize,
+  bootstrapClientCredentials,
+  clientCredentials,
+  clusterChannelOptions,
+  createNodeCsr,
+  createRootCa,
+  rootCaToProto,
+  rotateJoinToken,
+  serverCredentials,
+  signNodeCertificate,
+  validateNodeCertExpiry,
+  verifyRootCa,
+  currentCluster,
+} from '@shoal/manager/ca/index';
+import type { CallWithAuthContext, NodeCertificate, NodeServerCredentials } from '@shoal/manager/ca/index';
+import { newObjectId } from '@shoal/manager/store/index';
+import { Manager, defaultClusterSpec } from '@shoal/manager/swarm/manager';
+import type { LeaderComponent } from '@shoal/manager/swarm/manager';
+import { SwarmStateStore } from './state.js';
+import type { SwarmState } from './state.js';
+
+export const DEFAULT_LISTEN = '0.0.0.0:2377';
+
+export interface SwarmNodeOptions {
+  dataRoot: string;
+  logger: Logger;
+  /** What this host offers (CPUs, memory, engine labels) for its Node object. */
+  describe: () => Promise<Node['description']>;
+  /** Leader-only components of a manager. */
+  components: (manager: Manager) => LeaderComponent[];
+  /** Extra cluster services of a manager (Control, Dispatcher), registered on start. */
+  services?: (manager: Manager) => void;
+  /** Raft timing (tests shorten it). */
+  raft?: { tickMs?: number; electionTick?: number };
+}
+
+const JOIN_TIMEOUT_MS = 30_000;
+
+/** The `docker info` wording for a node that is already in a swarm. */
+const ALREADY = 'This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and join another one.';
+const NOT_IN_SWARM = 'This node is not part of a swarm.';
+
+export class SwarmNode {
+  private readonly files: SwarmStateStore;
+  private state: SwarmState | undefined;
+  private cert: NodeCertificate | undefined;
+  private server: Server | undefined;
+  private creds: NodeServerCredentials | undefined;
+  manager: Manager | undefined;
+  private readonly log: Logger;
+  private busy = false;
+
+  constructor(private readonly o: SwarmNodeOptions) {
+    this.files = new SwarmStateStore(o.dataRoot);
+    this.log = o.logger.child({ component: 'swarm' });
+  }
+
+  get nodeId(): string | undefined {
+    return this.state?.nodeId;
+  }
+
+  get role(): 'MANAGER' | 'WORKER' | undefined {
+    return this.state?.role;
+  }
+
+  /** The managers this node knows (for the agent), leader first when known. */
+  managers(): { id: string; addr: string }[] {
+    return this.state?.managers ?? [];
+  }
+
+  certificate(): NodeCertificate | undefined {
+    return this.cert;
+  }
+
+  /** Rejoins the swarm this node was part of before the daemon restarted. Throws when the stored state is damaged. */
+  async restore(): Promise<boolean> {
+    if (!this.files.exists()) return false;
+    const { state, cert } = await this.files.load();
+    this.state = state;
+    this.cert = cert;
+    if (state.role === 'MANAGER') await this.startManager({ peers: state.managers, join: false });
+    this.log.info('rejoined the swarm', { 'node.id': state.nodeId, role: state.role });
+    return true;
+  }
+
+  /**
+   * `swarm init`: a new swarm with this node as its first manager.
+   * Returns the node ID. Throws FailedPrecondition when already in a swarm,
+   * InvalidArgument for bad addresses or settings.
+   */
+  async init(req: InitRequest__Output, signal: AbortSignal): Promise<string> {
+    return this.exclusive(async () => {
+      if (this.state) throw failedPrecondition(ALREADY);
+      const listenAddr = normalizeAddr(req.listen_addr || DEFAULT_LISTEN, '--listen-addr');
+      const advertiseAddr = advertise(req.advertise_addr, listenAddr);
+      const spec = clusterSpec(req.spec);
+      const nodeId = newObjectId();
+      const clusterId = newObjectId();
+      const ca = await createRootCa();
+      const csr = await createNodeCsr();
+      const certPem = await signNodeCertificate(csr.csrPem, { nodeId, role: 'MANAGER', clusterId }, ca);
+      const cert: NodeCertificate = { certPem, keyPem: csr.keyPem, rootCaPem: ca.certPem };
+      const state: SwarmState = { nodeId, clusterId, role: 'MANAGER', listenAddr, advertiseAddr, managers: [{ id: nodeId, addr: advertiseAddr }] };
+      this.state = state;
+      this.cert = cert;
+      try {
+        await this.files.saveCert(cert);
+        await this.files.saveState(state);
+        const manager = await this.startManager({ peers: state.managers, join: false });
+        await manager.waitLeader(AbortSignal.any([signal, AbortSignal.timeout(JOIN_TIMEOUT_MS)]));
+        await manager.bootstrap(
+          { id: clusterId, spec, root_ca: rootCaToProto(ca) },
+          {
+            id: nodeId,
+            spec: { desired_role: 'MANAGER', membership: 'ACCEPTED', availability: 'ACTIVE', annotations: { name: '', labels: {} } },
+            role: 'MANAGER',
+            description: await this.o.describe(),
+            status: { state: 'READY', message: '', addr: advertiseAddr.split(':')[0] ?? '' },
+            manager_status: { raft_id: nodeId, addr: advertiseAddr, leader: true, reachability: 'REACHABLE' },
+          },
+        );
+      } catch (err) {
+        await this.teardown();
+        await this.files.clear();
+        throw err;
+      }
+      this.log.info('initialised a new swarm', { 'node.id': nodeId, 'cluster.id': clusterId, addr: advertiseAddr });
+      return nodeId;
+    });
+  }
+
+  /**
+   * `swarm join`: gets a certificate from a manager (verified against the
+   * token's CA digest first) and takes the role the token grants.
+   * Throws FailedPrecondition when already in a swarm, InvalidArgument for a
+   * malformed token or address, PermissionDenied for a wrong or rotated-out
+   * token, Unavailable when no manager answers.
+   */
+  async join(req: JoinRequest__Output, signal: AbortSignal): Promise<string> {
+    return this.exclusive(async () => {
+      if (this.state) throw failedPrecondition(ALREADY);
+      if (req.remote_addrs.length === 0) throw invalidArgument('swarm join needs the address of a manager: shoal swarm join --token TOKEN HOST:PORT');
+      const remote = normalizeAddr(req.remote_addrs[0]!, 'the manager address', 2377);
+      const listenAddr = normalizeAddr(req.listen_addr || DEFAULT_LISTEN, '--listen-addr');
+      const advertiseAddr = advertise(req.advertise_addr, listenAddr);
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(JOIN_TIMEOUT_MS)]);
+      const proto = swarmProto();
+
+      // 1. The root CA, trusted only once it matches the token's digest.
+      const bootstrap = new proto.NodeCA(remote, bootstrapClientCredentials(), clusterChannelOptions());
+      let rootCaPem: string;
+      try {
+        const res = await call<{ certificate: string }>((cb) => bootstrap.GetRootCACertificate({}, { deadline: deadlineOf(deadline) }, cb));
+        rootCaPem = res.certificate;
+      } catch (err) {
+        throw unreachable(remote, err);
+      } finally {
+        bootstrap.close();
+      }
+      verifyRootCa(req.join_token, rootCaPem);
+
+      // 2. A certificate for a key made here; the role comes from the token.
+      const csr = await createNodeCsr();
+      const ca = new proto.NodeCA(remote, anonymousClientCredentials(rootCaPem), clusterChannelOptions());
+      let issued: IssueNodeCertificateResponse__Output;
+      try {
+        issued = await call<IssueNodeCertificateResponse__Output>((cb) =>
+          ca.IssueNodeCertificate(
+            { csr: csr.csrPem, token: req.join_token, availability: req.availability, advertise_addr: advertiseAddr, hostname: osHostname() },
+            { deadline: deadlineOf(deadline) },
+            cb,
+          ),
+        );
+      } finally {
+        ca.close();
+      }
+      const cert: NodeCertificate = { certPem: issued.certificate, keyPem: csr.keyPem, rootCaPem: issued.root_ca };
+      const role = issued.role === 'MANAGER' ? 'MANAGER' : 'WORKER';
+      const state: SwarmState = { nodeId: issued.node_id, clusterId: issued.cluster_id, role, listenAddr, advertiseAddr, managers: [{ id: '', addr: remote }] };
+      this.state = state;
+      this.cert = cert;
+      try {
+        await this.files.saveCert(cert);
+        if (role === 'MANAGER') {
+          // 3. A manager asks the leader (through the manager it knows) to add it to Raft.
+          const membership = new proto.RaftMembership(remote, clientCredentials(cert, 'MANAGER'), clusterChannelOptions());
+          // The cluster port must listen before the leader starts sending.
+          this.server = await this.bindClusterPort(listenAddr, cert);
+          let members: RaftJoinResponse__Output;
+          try {
+            members = await call<RaftJoinResponse__Output>((cb) => membership.Join({ addr: advertiseAddr }, { deadline: deadlineOf(deadline) }, cb));
+          } finally {
+            membership.close();
+          }
+          state.managers = members.members.map((m) => ({ id: m.node_id, addr: m.addr }));
+          await this.startManager({ peers: state.managers, join: true });
+        }
+        await this.files.saveState(state);
+      } catch (err) {
+        await this.teardown();
+        await this.files.clear();
+        this.state = undefined;
+        this.cert = undefined;
+        throw err;
+      }
+      this.log.info('joined the swarm', { 'node.id': state.nodeId, role, manager: remote });
+      return state.nodeId;
+    });
+  }
+
+  /**
+   * `swarm leave`: a manager must use force (it would cost the swarm a
+   * manager); the last manager leaving with force ends the swarm for it.
+   * Throws FailedPrecondition when not in a swarm or a manager without force.
+   */
+  async leave(force: boolean): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.state) throw failedPrecondition(NOT_IN_SWARM);
+      if (this.state.role === 'MANAGER' && !force) {
+        throw failedPrecondition(
+          'You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the managers one short, which can cost the swarm its quorum. Use `--force` to ignore this message, or demote the node first (`shoal node demote`).',
+        );
+      }
+      await this.teardown();
+      await this.files.clear();
+      this.state = undefined;
+      this.cert = undefined;
+      this.log.info('left the swarm');
+    });
+  }
+
+  /** `swarm join-token`: throws FailedPrecondition on a worker or outside a swarm. */
+  async joinToken(role: string, rotate: boolean): Promise<{ token: string; manager_addr: string }> {
+    const manager = this.requireManager();
+    if (role !== 'worker' && role !== 'manager') throw invalidArgument(`unknown role ${role}: use worker or manager`);
+    if (rotate) {
+      await this.onLeader(async () => {
+        await manager.store.update((tx) => {
+          const c = tx.clusters.find()[0];
+          if (!c?.root_ca) throw failedPrecondition('the swarm has no root CA yet');
+          const digest = c.root_ca.ca_cert_hash;
+          c.root_ca.join_tokens = rotateJoinToken(c.root_ca.join_tokens ?? { worker: '', manager: '' }, role === 'worker' ? 'WORKER' : 'MANAGER', digest);
+          tx.clusters.update(c);
+        });
+      });
+    }
+    const tokens = currentCluster(manager.store).root_ca?.join_tokens;
+    return { token: (role === 'worker' ? tokens?.worker : tokens?.manager) ?? '', manager_addr: this.state!.advertiseAddr };
+  }
+
+  /**
+   * `swarm update`: changes the cluster settings named in `fields`.
+   * Throws FailedPrecondition on a worker, InvalidArgument for bad values,
+   * Unavailable on a follower (run it on the leader).
+   */
+  async update(req: UpdateSwarmRequest__Output): Promise<void> {
+    const manager = this.requireManager();
+    const given = clusterSpec(req.spec);
+    await this.onLeader(async () => {
+      await manager.store.update((tx) => {
+        const c = tx.clusters.find()[0];
+        if (!c?.spec) throw failedPrecondition('the swarm has no cluster object yet');
+        for (const f of req.fields) {
+          if (f === 'dispatcher') c.spec.dispatcher = (given.dispatcher ?? null) as typeof c.spec.dispatcher;
+          else if (f === 'ca_config') c.spec.ca_config = { ...c.spec.ca_config!, node_cert_expiry: (given.ca_config?.node_cert_expiry ?? null) as NonNullable<typeof c.spec.ca_config>['node_cert_expiry'] };
+          else if (f === 'orchestration') c.spec.orchestration = { task_history_retention_limit: req.spec?.orchestration?.task_history_retention_limit ?? '5' };
+          else throw invalidArgument(`unknown swarm setting ${f}`);
+        }
+        tx.clusters.update(c);
+      });
+    });
+  }
+
+  /** docker info's Swarm section. */
+  info(): Record<string, unknown> {
+    if (!this.state) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
+    const m = this.manager;
+    const out: Record<string, unknown> = {
+      NodeID: this.state.nodeId,
+      NodeAddr: this.state.advertiseAddr.split(':')[0],
+      LocalNodeState: 'active',
+      ControlAvailable: this.state.role === 'MANAGER',
+      Error: '',
+      RemoteManagers: this.managers().map((p) => ({ NodeID: p.id, Addr: p.addr })),
+    };
+    if (m) {
+      const nodes = m.store.view((tx) => tx.nodes.find());
+      out.Nodes = nodes.length;
+      out.Managers = nodes.filter((n) => n.role === 'MANAGER').length;
+      out.Cluster = { ID: this.state.clusterId };
+      out.IsLeader = m.isLeader();
+    }
+    return out;
+  }
+
+  /** The running manager; throws FailedPrecondition with docker's text otherwise. */
+  requireManager(): Manager {
+    if (!this.state) throw failedPrecondition(`${NOT_IN_SWARM} Use "shoal swarm init" or "shoal swarm join" to connect this node to a swarm and try again.`);
+    if (!this.manager) {
+      throw failedPrecondition(
+        'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.',
+      );
+    }
+    return this.manager;
+  }
+
+  /** Runs `fn` on the leader's store: here when leading, else fails with where the leader is. */
+  private async onLeader(fn: () => Promise<void>): Promise<void> {
+    const m = this.requireManager();
+    if (!m.isLeader()) throw unavailable(`this manager is not the leader (the leader is at ${m.leaderAddr() ?? 'an unknown address'}); run the command there.`);
+    await fn();
+  }
+
+  private async startManager(o: { peers: { id: string; addr: string }[]; join: boolean }): Promise<Manager> {
+    const state = this.state!;
+    const cert = this.cert!;
+    this.server ??= await this.bindClusterPort(state.listenAddr, cert);
+    const manager = await Manager.start({
+      nodeId: state.nodeId,
+      raftDir: this.files.raftDir,
+      advertiseAddr: state.advertiseAddr,
+      server: this.server,
+      client: { credentials: clientCredentials(cert, 'MANAGER'), channelOptions: clusterChannelOptions() },
+      peers: o.peers.filter((p) => p.id !== ''),
+      join: o.join,
+      logger: this.o.logger,
+      components: () => this.o.components(manager),
+      ...(this.o.raft ? { raft: this.o.raft } : {}),
+    });
+    this.manager = manager;
+    this.o.services?.(manager);
+    return manager;
+  }
+
+  /** Binds the cluster port with this node's certificate. Throws InvalidArgument when the address cannot be bound. */
+  private async bindClusterPort(listenAddr: string, cert: NodeCertificate): Promise<Server> {
+    const server = new Server({ 'grpc.max_receive_message_length': 256 << 20, 'grpc.max_send_message_length': 256 << 20 });
+    this.creds = serverCredentials(cert, { allowAnonymous: true });
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(listenAddr, this.creds!, (err) =>
+        err ? reject(invalidArgument(`cannot listen on ${listenAddr} for the swarm: ${err.message}; choose another --listen-addr.`)) : resolve(),
+      ),
+    );
+    return server;
+  }
+
+  private async teardown(): Promise<void> {
+    const m = this.manager;
+    this.manager = undefined;
+    await m?.stop().catch((err: unknown) => this.log.warn('stopping the manager failed', { error: String(err) }));
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((resolve) => s.tryShutdown(() => resolve()));
+  }
+
+  /** Stops serving (daemon shutdown); the swarm state stays for the next start. */
+  async close(): Promise<void> {
+    await this.teardown();
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw failedPrecondition('another swarm operation (init, join or leave) is in progress; wait for it to finish.');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+/** Wraps Control handlers for the cluster port: manager certificates only. */
+export function managersOnly(impl: UntypedServiceImplementation): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = {};
+  for (const [name, fn] of Object.entries(impl)) {
+    out[name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+      try {
+        authorize(call, 'manager');
+      } catch (err) {
+        cb(toServiceError(err));
+        return;
+      }
+      (fn as (c: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void)(call, cb);
+    };
+  }
+  return out;
+}
+
+function call<T>(fn: (cb: (err: ServiceError | null, res?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) =>
+    fn((err, res) => {
+      if (err) reject(fromServiceError(err));
+      else resolve(res as T);
+    }),
+  );
+}
+
+function deadlineOf(signal: AbortSignal): Date {
+  void signal;
+  return new Date(Date.now() + JOIN_TIMEOUT_MS);
+}
+
+function unreachable(addr: string, err: unknown): ShoalError {
+  const e = fromServiceError(err);
+  if (e.code === ErrorCode.Unavailable || e.code === ErrorCode.DeadlineExceeded) {
+    return unavailable(`cannot reach a manager at ${addr}: ${e.message.replace(/; is shoald running\?.*$/, '')}; check the address and that the manager's port is open.`);
+  }
+  return e;
+}
+
+/** host:port with the default port; throws InvalidArgument naming the flag. */
+export function normalizeAddr(value: string, flag: string, defaultPort = 2377): string {
+  const v = value.trim();
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d+))?$/.exec(v);
+  if (!m) throw invalidArgument(`invalid ${flag} "${value}": use HOST or HOST:PORT`);
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (!(port > 0 && port < 65536)) throw invalidArgument(`invalid ${flag} "${value}": the port must be between 1 and 65535`);
+  return `${m[1]}:${port}`;
+}
+
+/** The address others reach this node at: --advertise-addr, else the listen host, else this host's one external IPv4. */
+function advertise(given: string, listenAddr: string): string {
+  const port = listenAddr.slice(listenAddr.lastIndexOf(':') + 1);
+  if (given) {
+    // An interface name is allowed, as in docker.
+    const ifaddr = networkInterfaces()[given]?.find((a) => a.family === 'IPv4')?.address;
+    return normalizeAddr(ifaddr ?? given, '--advertise-addr', Number(port));
+  }
+  const host = listenAddr.slice(0, listenAddr.lastIndexOf(':'));
+  if (host !== '0.0.0.0' && host !== '[::]') return listenAddr;
+  const candidates = Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === 'IPv4' && !a.internal)
+    .map((a) => a!.address)
+    // Bridges the engine made are not how other hosts reach this one.
+    .filter((ip) => !ip.startsWith('172.17.'));
+  if (candidates.length === 0) {
+    throw invalidArgument('could not choose an IP address to advertise since this system has no suitable interface; specify one with --advertise-addr');
+  }
+  return `${candidates[0]}:${port}`;
+}
+
+function clusterSpec(given: ClusterSpec | null): ClusterSpec {
+  const spec = defaultClusterSpec();
+  if (given?.dispatcher?.heartbeat_period && Number(given.dispatcher.heartbeat_period.seconds) > 0) spec.dispatcher = given.dispatcher;
+  if (given?.ca_config?.node_cert_expiry && Number(given.ca_config.node_cert_expiry.seconds) > 0) {
+    validateNodeCertExpiry(Number(given.ca_config.node_cert_expiry.seconds) * 1000);
+    spec.ca_config = given.ca_config;
+  }
+  if (given?.orchestration && Number(given.orchestration.task_history_retention_limit) > 0) spec.orchestration = given.orchestration;
+  return spec;
+}
