@@ -59,6 +59,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
   const swarm = new SwarmHost({
     dataRoot: o.dataRoot,
     logger: log,
+    engine,
     ...(process.env.SHOAL_RAFT_TICK_MS ? { raft: { tickMs: Number(process.env.SHOAL_RAFT_TICK_MS) } } : {}),
   });
   if (swarm.wasInSwarm()) {
@@ -76,6 +77,8 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     systemServer(engine, { dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, swarmInfo: () => swarm.info() }),
   );
   server.addService(swarmProto().Swarm.service, swarm.handlers());
+  const controlDef = swarmProto().Control.service;
+  server.addService(controlDef, swarm.controlHandlers(Object.keys(controlDef)));
 
   await mkdir(dirname(o.socket), { recursive: true });
   await rm(o.socket, { force: true });

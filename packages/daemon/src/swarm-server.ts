@@ -15,11 +15,14 @@ import type {
   Node,
   UpdateSwarmRequest__Output,
 } from '@shoal/api';
+import type { Engine } from '@shoal/engine';
 import type { SwarmNode } from './swarm/swarm-node.js';
 
 export interface SwarmHostOptions {
   dataRoot: string;
   logger: Logger;
+  /** The engine the agent runs tasks on. */
+  engine: Engine;
   engineLabels?: Record<string, string>;
   /** Raft timing for tests (SHOAL_RAFT_TICK_MS). */
   raft?: { tickMs?: number; electionTick?: number };
@@ -42,12 +45,14 @@ export class SwarmHost {
     this.loading ??= (async () => {
       const { SwarmNode } = await import('./swarm/swarm-node.js');
       const { leaderComponents } = await import('./swarm/components.js');
+      const { startAgent } = await import('./swarm/agent.js');
       const log = this.o.logger;
       const node = new SwarmNode({
         dataRoot: this.o.dataRoot,
         logger: log,
         describe: () => Promise.resolve(describeHost(this.o.engineLabels ?? {})),
-        components: (m) => leaderComponents(m.store, log),
+        components: (m, extra) => leaderComponents(m.store, log, extra),
+        startAgent: (ctx) => startAgent(this.o.engine, ctx, log),
         ...(this.o.raft ? { raft: this.o.raft } : {}),
       });
       this.node = node;
@@ -70,6 +75,35 @@ export class SwarmHost {
 
   async close(): Promise<void> {
     await this.node?.close();
+  }
+
+  /**
+   * The Control service on the local socket: this node's manager handlers
+   * (which forward to the leader), or docker's "not a swarm manager" error.
+   */
+  controlHandlers(methods: readonly string[]): UntypedServiceImplementation {
+    const out: UntypedServiceImplementation = {};
+    for (const name of methods) {
+      out[name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+        const impl = this.node?.localControl?.[name] as ((c: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void) | undefined;
+        if (impl) {
+          impl(call, cb);
+          return;
+        }
+        this.get().then(
+          (node) => {
+            try {
+              node.requireManager();
+              cb(toServiceError(new Error('the manager is starting; retry in a moment')));
+            } catch (err) {
+              cb(toServiceError(err));
+            }
+          },
+          (err: unknown) => cb(toServiceError(err)),
+        );
+      };
+    }
+    return out;
   }
 
   handlers(): UntypedServiceImplementation {

@@ -10,6 +10,7 @@ import {
   TaskReaper,
 } from '@shoal/manager/orchestrator/index';
 import { Scheduler } from '@shoal/manager/scheduler/index';
+import { Allocator } from '@shoal/manager/allocator/index';
 import type { MemoryStore } from '@shoal/manager/store/index';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
 
@@ -23,6 +24,7 @@ export function leaderComponents(store: MemoryStore, logger: Logger, extra: Lead
     new JobsOrchestrator(store, { restarts, logger: log('orchestrator.jobs') }),
     new TaskReaper(store, { logger: log('taskreaper') }),
     new ConstraintEnforcer(store, { logger: log('constraintenforcer') }),
+    new Allocator(store, { logger: log('allocator') }),
     new Scheduler(store, { logger: log('scheduler') }),
     ...extra,
   ];

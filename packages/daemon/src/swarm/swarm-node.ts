@@ -43,8 +43,11 @@ import {
   verifyRootCa,
   currentCluster,
 } from '@shoal/manager/ca/index';
-import type { CallWithAuthContext, NodeCertificate, NodeServerCredentials } from '@shoal/manager/ca/index';
+import type { NodeCertificate, NodeServerCredentials } from '@shoal/manager/ca/index';
 import { newObjectId } from '@shoal/manager/store/index';
+import { Dispatcher } from '@shoal/manager/dispatcher/index';
+import { ControlServer } from '@shoal/manager/controlapi/index';
+import { peerIdentity } from '@shoal/manager/ca/index';
 import { Manager, defaultClusterSpec } from '@shoal/manager/swarm/manager';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
 import { SwarmStateStore } from './state.js';
@@ -57,12 +60,26 @@ export interface SwarmNodeOptions {
   logger: Logger;
   /** What this host offers (CPUs, memory, engine labels) for its Node object. */
   describe: () => Promise<Node['description']>;
-  /** Leader-only components of a manager. */
-  components: (manager: Manager) => LeaderComponent[];
+  /** Leader-only components of a manager (the dispatcher is added here). */
+  components: (manager: Manager, extra: LeaderComponent[]) => LeaderComponent[];
   /** Extra cluster services of a manager (Control, Dispatcher), registered on start. */
   services?: (manager: Manager) => void;
   /** Raft timing (tests shorten it). */
   raft?: { tickMs?: number; electionTick?: number };
+  /** Starts this node's agent (every node runs one); stopped on leave and close. */
+  startAgent?: (o: AgentContext) => AgentHandle;
+}
+
+export interface AgentContext {
+  nodeId: string;
+  cert: NodeCertificate;
+  /** Managers' cluster addresses to start from. */
+  managers: string[];
+  dataDir: string;
+}
+
+export interface AgentHandle {
+  stop(): Promise<void>;
 }
 
 const JOIN_TIMEOUT_MS = 30_000;
@@ -78,6 +95,9 @@ export class SwarmNode {
   private server: Server | undefined;
   private creds: NodeServerCredentials | undefined;
   manager: Manager | undefined;
+  private agent: AgentHandle | undefined;
+  /** The Control handlers for the local socket, while this node is a manager. */
+  localControl: UntypedServiceImplementation | undefined;
   private readonly log: Logger;
   private busy = false;
 
@@ -110,6 +130,7 @@ export class SwarmNode {
     this.state = state;
     this.cert = cert;
     if (state.role === 'MANAGER') await this.startManager({ peers: state.managers, join: false });
+    this.startAgent();
     this.log.info('rejoined the swarm', { 'node.id': state.nodeId, role: state.role });
     return true;
   }
@@ -150,6 +171,7 @@ export class SwarmNode {
             manager_status: { raft_id: nodeId, addr: advertiseAddr, leader: true, reachability: 'REACHABLE' },
           },
         );
+        this.startAgent();
       } catch (err) {
         await this.teardown();
         await this.files.clear();
@@ -227,6 +249,7 @@ export class SwarmNode {
           await this.startManager({ peers: state.managers, join: true });
         }
         await this.files.saveState(state);
+        this.startAgent();
       } catch (err) {
         await this.teardown();
         await this.files.clear();
@@ -346,7 +369,8 @@ export class SwarmNode {
     const state = this.state!;
     const cert = this.cert!;
     this.server ??= await this.bindClusterPort(state.listenAddr, cert);
-    const manager = await Manager.start({
+    const box: { dispatcher?: Dispatcher } = {};
+    const manager: Manager = await Manager.start({
       nodeId: state.nodeId,
       raftDir: this.files.raftDir,
       advertiseAddr: state.advertiseAddr,
@@ -355,9 +379,42 @@ export class SwarmNode {
       peers: o.peers.filter((p) => p.id !== ''),
       join: o.join,
       logger: this.o.logger,
-      components: () => this.o.components(manager),
+      components: () => this.o.components(manager, box.dispatcher ? [box.dispatcher] : []),
       ...(this.o.raft ? { raft: this.o.raft } : {}),
     });
+    // One dispatcher per manager: it runs while this manager leads; on a
+    // follower its calls fail with Unavailable and agents try another manager.
+    const dispatcher = new Dispatcher(manager.store, {
+      logger: this.o.logger.child({ component: 'dispatcher' }),
+      identify: (call) => peerIdentity(call),
+      managers: () => manager.raft.status().members.map((p) => ({ node_id: p.id, addr: p.addr, weight: '1' })),
+      // The CA creates a node's Node object when it issues the certificate: a missing one was removed.
+      createMissingNodes: false,
+    });
+    box.dispatcher = dispatcher;
+    manager.serve(swarmProto().Dispatcher.service, dispatcher.service());
+    // Control: manager certificates only on the cluster port; the local socket
+    // (root-owned) reaches the same handlers. Both forward to the leader.
+    const control = new ControlServer(manager.store, {
+      logger: this.o.logger,
+      raftMembers: {
+        managerStatus: (nodeId) => {
+          const st = manager.raft.status();
+          const member = st.members.find((p) => p.id === nodeId);
+          if (!member) return undefined;
+          return { raft_id: nodeId, addr: member.addr, leader: st.lead === nodeId, reachability: manager.raft.isReachable(nodeId) ? 'REACHABLE' : 'UNREACHABLE' };
+        },
+        canRemove: (nodeId) => {
+          const voters = manager.raft.status().config.voters.filter((v) => v !== nodeId);
+          const reachable = voters.filter((v) => manager.raft.isReachable(v)).length;
+          return reachable >= Math.floor(voters.length / 2) + 1;
+        },
+      },
+    });
+    const controlDef = swarmProto().Control.service;
+    const impl = control.service();
+    this.localControl = manager.forwardToLeader(controlDef, impl, Object.keys(controlDef));
+    manager.serve(controlDef, managersOnly(this.localControl));
     this.manager = manager;
     this.o.services?.(manager);
     return manager;
@@ -375,9 +432,24 @@ export class SwarmNode {
     return server;
   }
 
+  private startAgent(): void {
+    if (!this.o.startAgent || !this.state || !this.cert) return;
+    this.agent = this.o.startAgent({
+      nodeId: this.state.nodeId,
+      cert: this.cert,
+      // A manager's agent talks to its own dispatcher first.
+      managers: [...new Set([...(this.state.role === 'MANAGER' ? [this.state.advertiseAddr] : []), ...this.state.managers.map((m) => m.addr)])],
+      dataDir: this.files.agentDir,
+    });
+  }
+
   private async teardown(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    await a?.stop().catch((err: unknown) => this.log.warn('stopping the agent failed', { error: String(err) }));
     const m = this.manager;
     this.manager = undefined;
+    this.localControl = undefined;
     await m?.stop().catch((err: unknown) => this.log.warn('stopping the manager failed', { error: String(err) }));
     const s = this.server;
     this.server = undefined;

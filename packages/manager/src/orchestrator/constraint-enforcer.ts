@@ -12,7 +12,7 @@ import { all, byNode } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreChangeEvent } from '../store/index.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
-import { runLoop } from './loop.js';
+import { runLoop } from '../store/run-loop.js';
 import { hasStopped, isDesiredLive, nodeChangeMatters, stateRank, timestampMs, toTimestamp } from './task.js';
 
 export interface ConstraintEnforcerDeps {

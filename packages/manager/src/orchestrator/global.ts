@@ -11,7 +11,7 @@ import { all, byNode, byService } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreChangeEvent, WriteTx } from '../store/index.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
-import { runLoop } from './loop.js';
+import { runLoop } from '../store/run-loop.js';
 import type { OrchestratorDeps } from './replicated.js';
 import { removeServiceTasks } from './replicated.js';
 import { RestartSupervisor } from './restart-supervisor.js';

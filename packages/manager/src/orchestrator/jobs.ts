@@ -19,7 +19,7 @@ import type { Batch, MemoryStore, ReadTx, StoreChangeEvent } from '../store/inde
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import { serviceConstraints } from './global.js';
-import { runLoop } from './loop.js';
+import { runLoop } from '../store/run-loop.js';
 import type { OrchestratorDeps } from './replicated.js';
 import { removeServiceTasks, setDesired } from './replicated.js';
 import { RestartSupervisor } from './restart-supervisor.js';

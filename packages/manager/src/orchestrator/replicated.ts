@@ -11,7 +11,7 @@ import { all, byNode, bySlot, byService } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreChangeEvent, WriteTx } from '../store/index.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
-import { runLoop } from './loop.js';
+import { runLoop } from '../store/run-loop.js';
 import { RestartSupervisor } from './restart-supervisor.js';
 import { hasStopped, invalidNode, isTaskDirty, newTask, observed, serviceMode, stateRank } from './task.js';
 

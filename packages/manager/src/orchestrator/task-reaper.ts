@@ -8,7 +8,7 @@ import { errorMessage, nopLogger } from '@shoal/api';
 import type { Cluster__Output, Logger, Task__Output } from '@shoal/api';
 import { all, byNode, bySlot } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreChangeEvent } from '../store/index.js';
-import { runLoop } from './loop.js';
+import { runLoop } from '../store/run-loop.js';
 import { hasStopped, isDesiredLive, observed, stateRank, taskTimeMs, timestampMs } from './task.js';
 
 export const DEFAULT_TASK_HISTORY_LIMIT = 5;

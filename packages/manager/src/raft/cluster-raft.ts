@@ -122,6 +122,11 @@ export class ClusterRaft {
     return this.node.status();
   }
 
+  /** Whether this member heard from `id` within two election timeouts (always true for itself). */
+  isReachable(id: NodeId): boolean {
+    return id === this.node.id || this.#transport.reachable(id);
+  }
+
   /** How many voting managers this member has heard from within two election timeouts, itself included. */
   reach(): Reach {
     const voters = this.node.status().config.voters;

@@ -10,7 +10,6 @@ import type { GrpcTransportCredentials, Peer, RaftNodeOptions } from '@shoal/raf
 import { GrpcTransport } from '@shoal/raft';
 import { CaServer } from '../ca/server.js';
 import { authorize, peerIdentity } from '../ca/tls.js';
-import type { CallWithAuthContext } from '../ca/tls.js';
 import { ClusterRaft } from '../raft/cluster-raft.js';
 import type { MemoryStore } from '../store/index.js';
 import { Forwarder, FORWARDED_FOR } from './forward.js';

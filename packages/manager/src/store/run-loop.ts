@@ -1,10 +1,10 @@
-// The run loop every orchestrator component shares: read the state and start
+// The run loop manager components share (orchestrators, the allocator): read the state and start
 // watching at the same instant, let change events mark work dirty, do the
 // work when their transaction's commit event arrives, stop on abort. A
 // watcher that fell behind is replaced by a fresh view-and-watch.
 import { errorMessage, isAbortError } from '@shoal/api';
 import type { Logger } from '@shoal/api';
-import type { MemoryStore, ReadTx, StoreChangeEvent, WatchFilter } from '../store/index.js';
+import type { MemoryStore, ReadTx, StoreChangeEvent, WatchFilter } from './index.js';
 
 export interface LoopHandlers {
   /** Rebuilds the component's state from a consistent view (at start and after a resync). */

@@ -1,0 +1,2 @@
+export { Allocator } from './allocator.js';
+export type { AllocatorDeps } from './allocator.js';
