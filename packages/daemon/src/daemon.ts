@@ -15,6 +15,7 @@ import { volumesServer } from './volumes-server.js';
 import { networksServer } from './networks-server.js';
 import { requestActivity } from './grpc-util.js';
 import { SwarmHost } from './swarm-server.js';
+import type { Registry } from '@shoal/manager/metrics/index';
 
 /** After this long without a request starting or ending, the daemon collects its garbage. */
 const QUIET_MS = 2000;
@@ -29,6 +30,8 @@ export interface DaemonOptions {
   pidFile?: string;
   /** Where volume plugin sockets live; default $SHOAL_PLUGINS_DIR or /run/shoal/plugins. */
   pluginsDir?: string;
+  /** --metrics-addr: serve Prometheus metrics at http://ADDR/metrics. */
+  metricsAddr?: string;
   /** --default-address-pool, --bip, --iptables. */
   network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean };
 }
@@ -56,10 +59,20 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     pluginsDir: o.pluginsDir ?? (process.env.SHOAL_PLUGINS_DIR || '/run/shoal/plugins'),
   });
 
+  // Metrics load prom-client and the manager's definitions: only when asked for.
+  const stopMetrics = new AbortController();
+  let registry: Registry | undefined;
+  if (o.metricsAddr) {
+    const metrics = await import('@shoal/manager/metrics/index');
+    registry = metrics.createMetricsRegistry();
+    const served = await metrics.startMetricsServer(o.metricsAddr, registry, stopMetrics.signal, { logger: log });
+    log.info('serving metrics', { addr: `${served.address}:${served.port}` });
+  }
   const swarm = new SwarmHost({
     dataRoot: o.dataRoot,
     logger: log,
     engine,
+    ...(registry ? { metrics: registry } : {}),
     ...(process.env.SHOAL_RAFT_TICK_MS ? { raft: { tickMs: Number(process.env.SHOAL_RAFT_TICK_MS) } } : {}),
   });
   if (swarm.wasInSwarm()) {
@@ -116,6 +129,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  stopMetrics.abort();
   await swarm.close().catch((err: unknown) => log.warn('leaving the swarm running failed', { error: errorMessage(err) }));
   await engine.close().catch((err: unknown) => log.warn('closing the engine failed', { error: errorMessage(err) }));
   await rm(o.socket, { force: true }).catch(() => undefined);

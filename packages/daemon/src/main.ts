@@ -28,6 +28,7 @@ const program = new Command('shoald')
   .option('--pidfile <path>', 'pid file (default <exec-root>/shoald.pid)')
   .option('--default-address-pool <pool>', 'default address pool for networks: base=CIDR,size=N (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
   .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 10.99.0.1/24')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://host:port/metrics (off by default)')
   .option('--no-iptables', 'do not add iptables rules (no NAT, isolation or published ports through iptables)')
   .version(process.env.SHOAL_VERSION ?? '0.1.0', '-v, --version', 'print the version');
 
@@ -43,6 +44,7 @@ const opts = program.opts<{
   defaultAddressPool?: string[];
   bip?: string;
   iptables: boolean;
+  metricsAddr?: string;
 }>();
 
 if (!opts.host.startsWith('unix://')) {
@@ -67,6 +69,7 @@ runDaemon({
   runtime: opts.runtime,
   logLevel: opts.logLevel,
   ...(opts.pidfile ? { pidFile: opts.pidfile } : {}),
+  ...(opts.metricsAddr ? { metricsAddr: opts.metricsAddr } : {}),
   network: { pools, ...(opts.bip ? { bip: opts.bip } : {}), iptables: opts.iptables },
 }).catch((err: unknown) => {
   process.stderr.write(`shoald: ${errorMessage(err)}\n`);

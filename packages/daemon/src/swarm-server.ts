@@ -16,6 +16,7 @@ import type {
   UpdateSwarmRequest__Output,
 } from '@shoal/api';
 import type { Engine } from '@shoal/engine';
+import type { Registry } from '@shoal/manager/metrics/index';
 import type { SwarmNode } from './swarm/swarm-node.js';
 
 export interface SwarmHostOptions {
@@ -24,6 +25,8 @@ export interface SwarmHostOptions {
   /** The engine the agent runs tasks on. */
   engine: Engine;
   engineLabels?: Record<string, string>;
+  /** Where metrics go when --metrics-addr is set. */
+  metrics?: Registry;
   /** Raft timing for tests (SHOAL_RAFT_TICK_MS). */
   raft?: { tickMs?: number; electionTick?: number };
 }
@@ -51,8 +54,9 @@ export class SwarmHost {
         dataRoot: this.o.dataRoot,
         logger: log,
         describe: () => Promise.resolve(describeHost(this.o.engineLabels ?? {})),
-        components: (m, extra) => leaderComponents(m.store, log, extra),
-        startAgent: (ctx) => startAgent(this.o.engine, ctx, log),
+        components: (m, extra) => leaderComponents(m.store, log, extra, (p) => node.clusterMetrics?.observeSchedulingPass(p)),
+        startAgent: (ctx) => startAgent(this.o.engine, ctx, log, this.o.metrics),
+        ...(this.o.metrics ? { metrics: this.o.metrics } : {}),
         ...(this.o.raft ? { raft: this.o.raft } : {}),
       });
       this.node = node;

@@ -4,18 +4,26 @@ import type { Logger } from '@shoal/api';
 import type { Engine } from '@shoal/engine';
 import { Agent, EngineExecutor } from '@shoal/agent';
 import { clientCredentials, clusterChannelOptions } from '@shoal/manager/ca/index';
+import { AgentMetrics } from '@shoal/manager/metrics/index';
+import type { Registry } from '@shoal/manager/metrics/index';
 import type { AgentContext, AgentHandle } from './swarm-node.js';
 
-export function startAgent(engine: Engine, ctx: AgentContext, logger: Logger): AgentHandle {
+export function startAgent(engine: Engine, ctx: AgentContext, logger: Logger, registry?: Registry): AgentHandle {
   const log = logger.child({ component: 'agent', 'node.id': ctx.nodeId });
+  let executor = new EngineExecutor(engine, { logger: log });
+  // The task states are read at scrape time from the agent built below.
+  const box: { agent?: Agent } = {};
+  const metrics = registry ? new AgentMetrics({ registry, taskStates: () => (box.agent?.worker.tasks() ?? []).map((t) => t.status.state) }) : undefined;
+  if (metrics) executor = metrics.instrumentExecutor(executor);
   const agent = new Agent({
-    executor: new EngineExecutor(engine, { logger: log }),
+    executor,
     managers: ctx.managers,
     credentials: () => clientCredentials(ctx.cert, 'MANAGER'),
     channelOptions: clusterChannelOptions(),
     dataDir: ctx.dataDir,
     logger: log,
   });
+  box.agent = agent;
   const ctl = new AbortController();
   const running = agent.run(ctl.signal).catch((err: unknown) => {
     if (!ctl.signal.aborted) log.error('the agent stopped', { error: String(err) });
@@ -24,6 +32,7 @@ export function startAgent(engine: Engine, ctx: AgentContext, logger: Logger): A
     async stop() {
       ctl.abort();
       await running;
+      metrics?.close();
     },
   };
 }

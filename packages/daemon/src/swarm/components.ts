@@ -10,11 +10,17 @@ import {
   TaskReaper,
 } from '@shoal/manager/orchestrator/index';
 import { Scheduler } from '@shoal/manager/scheduler/index';
+import type { SchedulingPass } from '@shoal/manager/scheduler/index';
 import { Allocator } from '@shoal/manager/allocator/index';
 import type { MemoryStore } from '@shoal/manager/store/index';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
 
-export function leaderComponents(store: MemoryStore, logger: Logger, extra: LeaderComponent[] = []): LeaderComponent[] {
+export function leaderComponents(
+  store: MemoryStore,
+  logger: Logger,
+  extra: LeaderComponent[] = [],
+  onSchedulingPass?: (p: SchedulingPass) => void,
+): LeaderComponent[] {
   const log = (name: string): Logger => logger.child({ component: name });
   const restarts = new RestartSupervisor(store, { logger: log('restart') });
   return [
@@ -25,7 +31,7 @@ export function leaderComponents(store: MemoryStore, logger: Logger, extra: Lead
     new TaskReaper(store, { logger: log('taskreaper') }),
     new ConstraintEnforcer(store, { logger: log('constraintenforcer') }),
     new Allocator(store, { logger: log('allocator') }),
-    new Scheduler(store, { logger: log('scheduler') }),
+    new Scheduler(store, { logger: log('scheduler'), ...(onSchedulingPass ? { onPass: onSchedulingPass } : {}) }),
     ...extra,
   ];
 }

@@ -47,6 +47,8 @@ import type { NodeCertificate, NodeServerCredentials } from '@shoal/manager/ca/i
 import { newObjectId } from '@shoal/manager/store/index';
 import { Dispatcher } from '@shoal/manager/dispatcher/index';
 import { ControlServer } from '@shoal/manager/controlapi/index';
+import { ClusterMetrics } from '@shoal/manager/metrics/index';
+import type { Registry } from '@shoal/manager/metrics/index';
 import { peerIdentity } from '@shoal/manager/ca/index';
 import { Manager, defaultClusterSpec } from '@shoal/manager/swarm/manager';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
@@ -66,6 +68,8 @@ export interface SwarmNodeOptions {
   services?: (manager: Manager) => void;
   /** Raft timing (tests shorten it). */
   raft?: { tickMs?: number; electionTick?: number };
+  /** Where managers register their cluster metrics (--metrics-addr), if anywhere. */
+  metrics?: Registry;
   /** Starts this node's agent (every node runs one); stopped on leave and close. */
   startAgent?: (o: AgentContext) => AgentHandle;
 }
@@ -96,6 +100,8 @@ export class SwarmNode {
   private creds: NodeServerCredentials | undefined;
   manager: Manager | undefined;
   private agent: AgentHandle | undefined;
+  /** The manager's metrics, while this node is a manager and metrics are on. */
+  clusterMetrics: ClusterMetrics | undefined;
   /** The Control handlers for the local socket, while this node is a manager. */
   localControl: UntypedServiceImplementation | undefined;
   private readonly log: Logger;
@@ -390,7 +396,19 @@ export class SwarmNode {
       managers: () => manager.raft.status().members.map((p) => ({ node_id: p.id, addr: p.addr, weight: '1' })),
       // The CA creates a node's Node object when it issues the certificate: a missing one was removed.
       createMissingNodes: false,
+      onEvent: (e) => {
+        if (e.kind === 'heartbeat') this.clusterMetrics?.incHeartbeat();
+      },
     });
+    if (this.o.metrics) {
+      this.clusterMetrics = new ClusterMetrics(manager.store, {
+        registry: this.o.metrics,
+        raft: () => {
+          const st = manager.raft.status();
+          return { leader: manager.isLeader(), term: st.term, commit: st.commit, applied: st.applied };
+        },
+      });
+    }
     box.dispatcher = dispatcher;
     manager.serve(swarmProto().Dispatcher.service, dispatcher.service());
     // Control: manager certificates only on the cluster port; the local socket
@@ -450,6 +468,8 @@ export class SwarmNode {
     const m = this.manager;
     this.manager = undefined;
     this.localControl = undefined;
+    this.clusterMetrics?.close();
+    this.clusterMetrics = undefined;
     await m?.stop().catch((err: unknown) => this.log.warn('stopping the manager failed', { error: String(err) }));
     const s = this.server;
     this.server = undefined;
