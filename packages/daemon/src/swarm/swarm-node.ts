@@ -147,8 +147,10 @@ export class SwarmNode {
    * InvalidArgument for bad addresses or settings.
    */
   async init(req: InitRequest__Output, signal: AbortSignal): Promise<string> {
+    if (req.force_new_cluster && this.state) return this.forceNewCluster(signal);
     return this.exclusive(async () => {
       if (this.state) throw failedPrecondition(ALREADY);
+      if (req.force_new_cluster) throw failedPrecondition(`${NOT_IN_SWARM} --force-new-cluster recovers a swarm this node is a manager of; use plain "shoal swarm init" for a new one.`);
       const listenAddr = normalizeAddr(req.listen_addr || DEFAULT_LISTEN, '--listen-addr');
       const advertiseAddr = advertise(req.advertise_addr, listenAddr);
       const spec = clusterSpec(req.spec);
@@ -185,6 +187,26 @@ export class SwarmNode {
       }
       this.log.info('initialised a new swarm', { 'node.id': nodeId, 'cluster.id': clusterId, addr: advertiseAddr });
       return nodeId;
+    });
+  }
+
+  /**
+   * `swarm init --force-new-cluster` on a manager of a swarm that lost its
+   * majority: restarts this manager's Raft as the only member, keeping the
+   * cluster state (services, nodes, tasks). Throws FailedPrecondition on a worker.
+   */
+  private async forceNewCluster(signal: AbortSignal): Promise<string> {
+    return this.exclusive(async () => {
+      const state = this.state!;
+      if (state.role !== 'MANAGER') throw failedPrecondition('--force-new-cluster runs on a manager; this node is a worker.');
+      await this.teardown();
+      state.managers = [{ id: state.nodeId, addr: state.advertiseAddr }];
+      await this.files.saveState(state);
+      const manager = await this.startManager({ peers: state.managers, join: false, forceNewCluster: true });
+      await manager.waitLeader(AbortSignal.any([signal, AbortSignal.timeout(JOIN_TIMEOUT_MS)]));
+      this.startAgent();
+      this.log.warn('forced a new cluster from this manager\'s state; the other managers are no longer members', { 'node.id': state.nodeId });
+      return state.nodeId;
     });
   }
 
@@ -371,7 +393,7 @@ export class SwarmNode {
     await fn();
   }
 
-  private async startManager(o: { peers: { id: string; addr: string }[]; join: boolean }): Promise<Manager> {
+  private async startManager(o: { peers: { id: string; addr: string }[]; join: boolean; forceNewCluster?: boolean }): Promise<Manager> {
     const state = this.state!;
     const cert = this.cert!;
     this.server ??= await this.bindClusterPort(state.listenAddr, cert);
@@ -384,6 +406,7 @@ export class SwarmNode {
       client: { credentials: clientCredentials(cert, 'MANAGER'), channelOptions: clusterChannelOptions() },
       peers: o.peers.filter((p) => p.id !== ''),
       join: o.join,
+      ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       logger: this.o.logger,
       components: () => this.o.components(manager, box.dispatcher ? [box.dispatcher] : []),
       ...(this.o.raft ? { raft: this.o.raft } : {}),

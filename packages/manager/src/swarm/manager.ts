@@ -33,6 +33,8 @@ export interface ManagerOptions {
   peers: Peer[];
   /** Joining an existing cluster: wait to be added by the leader. */
   join: boolean;
+  /** Recover from a lost majority: come back as the only manager, state intact. */
+  forceNewCluster?: boolean;
   /** Leader-only components, built fresh each time this member starts leading. */
   components: (store: MemoryStore) => LeaderComponent[];
   logger?: Logger;
@@ -93,6 +95,7 @@ export class Manager {
       dataDir: o.raftDir,
       peers: o.peers,
       join: o.join,
+      ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       transport,
       ...o.raft,
       logger: { info: (f, m) => log.info(m, f), warn: (f, m) => log.warn(m, f), error: (f, m) => log.error(m, f) },

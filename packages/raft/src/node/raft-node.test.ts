@@ -369,3 +369,29 @@ test('a data directory of another member is refused', async (t) => {
   );
   t.is(err?.code, 'InvalidArgument');
 });
+
+test('force-new-cluster: a lone survivor of a lost majority comes back as the only voter with every entry it had', async (t) => {
+  const c = await three(t, { snapshotEvery: 20, snapshotCatchUpEntries: 5 });
+  const l = await c.leader();
+  for (let i = 0; i < 30; i++) await l.node.propose(enc.encode(`e${i}`));
+  await eventually('all apply', () => [...c.members.values()].every((m) => m.sm.items.length === 30));
+  await c.stopAll();
+  // n2 and n3 are gone for good; n1 alone cannot elect itself...
+  const alone = await c.start('n1', c.peers(['n1', 'n2', 'n3']));
+  await sleep(400);
+  t.false(alone.node.isLeader());
+  await c.stop('n1');
+  // ...until it is told to start a new cluster from its own state.
+  const survivor = await c.start('n1', c.peers(['n1']), { forceNewCluster: true });
+  const leader = await c.leader();
+  t.is(leader.id, 'n1');
+  t.deepEqual(survivor.node.status().config.voters, ['n1']);
+  t.is(survivor.sm.items.length, 30);
+  await survivor.node.propose(enc.encode('after recovery'));
+  t.is(survivor.sm.items.at(-1), 'after recovery');
+  // And it stays that way across a normal restart.
+  await c.stop('n1');
+  const again = await c.start('n1', c.peers(['n1']));
+  await c.leader();
+  t.is(again.sm.items.length, 31);
+});

@@ -20,7 +20,7 @@
 // core's follower forwarding is not used because a forwarded proposal cannot
 // be tracked to its index). Linearizable reads work on every member: the core
 // forwards the ReadIndex request to the leader.
-import { decodeConfChange } from '../core/conf-change.js';
+import { decodeConfChange, encodeConfChange } from '../core/conf-change.js';
 import { isProposalDropped } from '../core/errors.js';
 import type { MemoryStorage } from '../core/memory-storage.js';
 import { RaftCore, newMessage } from '../core/raft-core.js';
@@ -106,6 +106,13 @@ export interface RaftNodeOptions {
   logger?: RaftNodeLogger;
   /** Uniform in [0, 1), for election timeouts. Default Math.random. */
   random?: () => number;
+  /**
+   * Recover from a lost majority (etcd's and swarmkit's --force-new-cluster):
+   * commit this member's whole stored log and append the removal of every
+   * other member, so it comes back as the only voter with its state intact.
+   * Only for an existing data directory.
+   */
+  forceNewCluster?: boolean;
 }
 
 export interface ProposeResult {
@@ -296,6 +303,7 @@ export class RaftNode {
       const confState = { voters: opts.peers.map((p) => p.id), learners: [] };
       opened = await DiskStorage.create(opts.dataDir, opts.join ? { metadata } : { metadata, confState }, diskOpts);
     }
+    if (opts.forceNewCluster) await forceNewCluster(opts.id, opened, opts.peers);
     const snapIndex = opened.memory.snapshot().metadata.index;
     const node = new RaftNode(opts, opened.disk, opened.memory, snapIndex);
     try {
@@ -951,4 +959,34 @@ export class RaftNode {
     this.reads.clear();
     this.runWatchers();
   }
+}
+
+/**
+ * Rewrites an opened member's log for --force-new-cluster: every stored entry
+ * committed, then one committed RemoveNode per other member (from the newest
+ * snapshot's configuration and members, the log's membership changes, and
+ * the given peers). Applying them on start leaves this member the only voter.
+ * Throws file-system errors.
+ */
+async function forceNewCluster(self: NodeId, opened: { disk: DiskStorage; memory: MemoryStorage }, peers: Peer[]): Promise<void> {
+  const mem = opened.memory;
+  const snap = mem.snapshot();
+  const others = new Set<NodeId>([...snap.metadata.confState.voters, ...snap.metadata.confState.learners, ...peers.map((p) => p.id)]);
+  const env = decodeSnapshotEnvelope(snap.data);
+  for (const p of env?.members ?? []) others.add(p.id);
+  const last = mem.lastIndex();
+  if (last >= mem.firstIndex()) {
+    for (const e of mem.entries(mem.firstIndex(), last + 1, Number.MAX_SAFE_INTEGER)) {
+      if (e.type === EntryType.ConfChange) others.add(decodeConfChange(e.data).nodeId);
+    }
+  }
+  others.delete(self);
+  const hs = mem.hardStateNow();
+  const entries: Entry[] = [...others].sort().map((id, i) => ({
+    term: hs.term,
+    index: last + 1 + i,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array() }),
+  }));
+  await opened.disk.persist({ hardState: { ...hs, commit: last + entries.length }, entries, snapshot: undefined, mustSync: true });
 }
