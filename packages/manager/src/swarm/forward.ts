@@ -26,7 +26,11 @@ export class Forwarder {
    */
   unary(def: ServiceDefinition, method: string, request: unknown, forNode: string | undefined): Promise<unknown> {
     const addr = this.leader();
-    if (!addr) return Promise.reject(unavailable('no leader is known right now (an election may be running, or a quorum of managers is unreachable); retry in a moment.'));
+    if (!addr) {
+      return Promise.reject(
+        unavailable('The swarm does not have a leader: too few managers may be online (no quorum), or an election is running. Make sure more than half of the managers are online, then retry.'),
+      );
+    }
     const client = this.clientFor(def, addr) as unknown as Record<string, UnaryFn>;
     const md = new Metadata();
     if (forNode) md.set(FORWARDED_FOR, forNode);

@@ -11,6 +11,7 @@ import { GrpcTransport } from '@shoal/raft';
 import { CaServer } from '../ca/server.js';
 import { authorize, peerIdentity } from '../ca/tls.js';
 import { ClusterRaft } from '../raft/cluster-raft.js';
+import { noQuorumError } from '../raft/errors.js';
 import type { MemoryStore } from '../store/index.js';
 import { Forwarder, FORWARDED_FOR } from './forward.js';
 
@@ -158,6 +159,13 @@ export class Manager {
       const local = impl[name] as (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void;
       out[name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
         if (this.isLeader()) {
+          // A leader cut off from its majority would serve stale reads until
+          // check-quorum demotes it: fail fast and say why instead.
+          const reach = this.raft.reach();
+          if (reach.reachable < Math.floor(reach.voters / 2) + 1) {
+            cb(toServiceError(noQuorumError(reach, false)));
+            return;
+          }
           local(call, cb);
           return;
         }
