@@ -5,6 +5,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const WORKSPACE = ['api', 'raft', 'engine', 'manager', 'agent', 'daemon', 'cli'];
+/** packages/manager/src folders that are components (swarmkit's manager/<component>). */
+const MANAGER_COMPONENTS = ['orchestrator', 'allocator', 'scheduler', 'dispatcher', 'controlapi', 'metrics'];
 
 /** Import patterns that reach workspace packages other than `allowed`. */
 function forbidWorkspace(self, allowed) {
@@ -52,6 +54,27 @@ export default tseslint.config(
   boundary('cli', ['api'], [
     { group: ['pino', 'prom-client'], message: 'packages/cli talks to daemons only through the API.' },
   ]),
+  // Inside the manager, the components cooperate only through the store: none
+  // imports another. Shared libraries (store, constraint, ca's certificate
+  // helpers, raft glue) are open to all; swarm/ composes them.
+  ...MANAGER_COMPONENTS.map((c) => ({
+    files: [`packages/manager/src/${c}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbidWorkspace('manager', ['api', 'raft']),
+            { group: ['protobufjs', '@grpc/proto-loader'], message: 'packages/manager encodes through @shoal/api (loadProtoRoot), not protobufjs directly.' },
+            ...MANAGER_COMPONENTS.filter((o) => o !== c).map((o) => ({
+              group: [`../${o}/*`, `../${o}`],
+              message: `manager components cooperate through the store: ${c} may not import ${o} (see ARCHITECTURE.md).`,
+            })),
+          ],
+        },
+      ],
+    },
+  })),
   // The agent reaches the engine only through its executor seam.
   {
     files: ['packages/agent/src/**/*.ts'],
