@@ -1,5 +1,5 @@
 // Nothing the engine adds for a container's networking (network namespace,
-// veth, iptables rules, port proxies, mounts) outlives it: after a thousand
+// veth, iptables rules, port proxies, mounts) outlives it: after two thousand
 // create/start/remove cycles on a user network with a published port, the
 // daemon's host looks exactly as before. SHOAL_LEAK_CYCLES changes the count
 // (the soak: SHOAL_LEAK_CYCLES=5000).
@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { withDaemon, type Daemon } from './harness.js';
 
-const CYCLES = Number(process.env.SHOAL_LEAK_CYCLES ?? 1000);
+const CYCLES = Number(process.env.SHOAL_LEAK_CYCLES ?? 2000);
 const PARALLEL = 3;
 
 /** What a container's networking leaves on its host, as counts a leak would change. */
@@ -32,7 +32,7 @@ async function footprint(d: Daemon): Promise<Record<string, string>> {
 }
 
 test(`${CYCLES} create/start/remove cycles on a user network with a published port leak nothing`, async (t) => {
-  t.timeout(15 * 60_000);
+  t.timeout(25 * 60_000);
   const d = await withDaemon(t);
   await d.ok(['network', 'create', 'leaky']);
   // One long-lived neighbour, so the network's own state is in place before the baseline.
