@@ -107,3 +107,60 @@ test('other updates can run between the proposals of a batch', async (t) => {
   const order = proposer.log.map((e) => decodeActions(e.data)[0]?.table);
   t.deepEqual(order, ['tasks', 'services', 'tasks', 'tasks']);
 });
+
+test('a batch callback that throws after changing objects earlier callbacks wrote restores their changes, keeping the order', async (t) => {
+  const proposer = new InMemoryProposer();
+  const store = new MemoryStore(proposer);
+  await store.update((tx) => void tx.tasks.create(task('t0', 's1', 0)));
+  const result = await store.batch((b) => {
+    b.update((tx) => void tx.tasks.create(task('t1', 's1', 1, { nodeId: 'n1' })));
+    b.update((tx) => {
+      const t0 = tx.tasks.get('t0');
+      if (t0) tx.tasks.update({ ...t0, node_id: 'n1' });
+    });
+    b.update((tx) => {
+      const t1 = tx.tasks.get('t1');
+      if (t1) tx.tasks.update({ ...t1, node_id: 'n2' });
+      tx.tasks.delete('t0');
+      tx.tasks.create(task('t2', 's1', 2));
+      throw new Error('changed my mind');
+    });
+    b.update((tx) => void tx.tasks.create(task('t3', 's1', 3)));
+  });
+  t.deepEqual({ succeeded: result.succeeded, failed: result.failed.map((f) => f.position), proposals: result.proposals }, {
+    succeeded: 3,
+    failed: [2],
+    proposals: 1,
+  });
+  const entry = proposer.log.at(-1);
+  if (!entry) return t.fail();
+  t.deepEqual(
+    decodeActions(entry.data).map((a) => `${a.kind} ${a.object.id} ${(a.object as { node_id: string }).node_id}`),
+    ['create t1 n1', 'update t0 n1', 'create t3 '],
+  );
+  t.deepEqual(store.view((tx) => tx.tasks.find().map((x) => `${x.id}@${x.node_id}`)), ['t0@n1', 't1@n1', 't3@']);
+});
+
+test('a batch keeps each callback whole in one proposal while others roll back around it', async (t) => {
+  const proposer = new InMemoryProposer();
+  const store = new MemoryStore(proposer, { maxChangesPerProposal: 5 });
+  const result = await store.batch((b) => {
+    for (let i = 0; i < 45; i++) {
+      b.update((tx) => {
+        tx.tasks.create(task(`a${i}`, 's1', i));
+        tx.tasks.create(task(`b${i}`, 's1', i));
+        if (i % 7 === 3) throw new Error('no');
+      });
+    }
+  });
+  t.deepEqual(result.failed.map((f) => f.position), [3, 10, 17, 24, 31, 38]);
+  t.is(result.succeeded, 39);
+  const entries = proposer.log.map((e) => decodeActions(e.data).map((a) => a.object.id));
+  t.is(result.proposals, entries.length);
+  for (const ids of entries) {
+    t.true(ids.length <= 5);
+    for (const id of ids) if (id.startsWith('a')) t.true(ids.includes(`b${id.slice(1)}`), `${id} and its pair share an entry`);
+  }
+  t.is(entries.flat().length, 78);
+  t.is(store.view((tx) => tx.tasks.find().length), 78);
+});

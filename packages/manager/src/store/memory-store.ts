@@ -1,7 +1,7 @@
 import { alreadyExists, conflict, internal, invalidArgument, notFound } from '@shoal/api';
 import type { ShoalError } from '@shoal/api';
-import { cloneObject, decodeActions, decodeSnapshot, deepFreeze, encodeActions, encodeSnapshot } from './codec.js';
-import type { DecodedAction, SnapshotContents } from './codec.js';
+import { cloneObject, decodeActions, decodeSnapshot, encodeActionList, freezeStored, encodeSnapshot } from './codec.js';
+import type { DecodedAction, EncodedAction, SnapshotContents } from './codec.js';
 import { InMemoryProposer } from './proposer.js';
 import type { Proposer } from './proposer.js';
 import { emptyTables } from './table-state.js';
@@ -50,6 +50,14 @@ const DEFAULT_WATCH_BUFFER = 10_000;
 // Rejections of entries nobody here waits for (a follower's) are kept only
 // this long.
 const MAX_REMEMBERED_REJECTIONS = 256;
+// Entries this store proposed and has not applied yet, kept with the actions
+// they were encoded from. Normally one (updates run one at a time); more when
+// a proposal was abandoned (abort, lost leadership) and may still commit.
+const MAX_OWN_PROPOSALS = 4;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
 
 function isThenable(v: unknown): boolean {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
@@ -95,6 +103,7 @@ export class MemoryStore {
   readonly #watchBufferSize: number;
   readonly #watchers = new Set<Watcher>();
   readonly #rejections = new Map<number, ShoalError>();
+  readonly #own: Array<{ data: Uint8Array; actions: readonly DecodedAction[] }> = [];
   #appliedIndex = 0;
   #lockTail: Promise<void> = Promise.resolve();
 
@@ -263,20 +272,30 @@ export class MemoryStore {
   /**
    * Applies a committed store entry (see Proposer for who calls this).
    * Entries at or below appliedIndex are ignored, so a redelivery is harmless.
+   * An entry this store proposed is applied from the objects it was encoded
+   * from, which `normalize` decoded from the same bytes: the result is what
+   * decoding the entry gives, without decoding it again.
    * @throws ShoalError DataLoss when `data` is not a store entry.
    */
   applyCommitted(index: number, data: Uint8Array): void {
     if (index <= this.#appliedIndex) return;
-    this.applyStoreActions(decodeActions(data), index);
+    this.#apply(this.#takeOwn(data) ?? decodeActions(data), index);
   }
 
   /**
    * Applies decoded actions committed at `index`, without proposing. Every
    * replica decides the same way: if any action finds the object missing,
    * already there, or at another version than the writer read, the whole
-   * entry is skipped and its proposer is told why.
+   * entry is skipped and its proposer is told why. The actions' objects are
+   * copied; the caller keeps its own.
    */
   applyStoreActions(actions: readonly DecodedAction[], index: number): void {
+    if (index <= this.#appliedIndex) return;
+    this.#apply(actions.map((a) => ({ ...a, object: cloneObject(a.object) }) as DecodedAction), index);
+  }
+
+  /** Applies actions whose objects the store owns (fresh from a decode, or frozen by normalize). */
+  #apply(actions: readonly DecodedAction[], index: number): void {
     if (index <= this.#appliedIndex) return;
     const refusal = this.#check(actions);
     this.#appliedIndex = index;
@@ -289,6 +308,7 @@ export class MemoryStore {
       return;
     }
     const events: StoreChangeEvent[] = [];
+    const version = { index: String(index) };
     for (const a of actions) {
       const state = this.#tables[a.table];
       const old = state.get(a.object.id);
@@ -297,10 +317,10 @@ export class MemoryStore {
         if (old) events.push({ kind: 'delete', table: a.table, object: old, version: index } as StoreChangeEvent);
         continue;
       }
-      const obj: StoreObject = cloneObject<StoreObject>(a.object);
-      const meta = obj.meta ?? { version: null, created_at: null, updated_at: null };
-      obj.meta = { ...meta, version: { index: String(index) } };
-      deepFreeze(obj);
+      // A new outer object and meta; the rest is shared with `a.object`,
+      // which nothing else holds.
+      const meta = a.object.meta ?? { version: null, created_at: null, updated_at: null };
+      const obj = freezeStored({ ...a.object, meta: { ...meta, version } });
       state.put(obj);
       events.push(
         (a.kind === 'create'
@@ -309,6 +329,14 @@ export class MemoryStore {
       );
     }
     this.#publish(events, index);
+  }
+
+  /** The actions of an entry this store proposed with exactly these bytes, if any. */
+  #takeOwn(data: Uint8Array): readonly DecodedAction[] | undefined {
+    const i = this.#own.findIndex((p) => sameBytes(p.data, data));
+    if (i < 0) return undefined;
+    const [own] = this.#own.splice(i, 1);
+    return own?.actions;
   }
 
   /** The whole store, as of appliedIndex; equal states give equal bytes. */
@@ -334,7 +362,7 @@ export class MemoryStore {
     for (const name of TABLE_NAMES) {
       const before = this.#tables[name];
       const after = next[name];
-      for (const o of snap.tables[name]) after.put(deepFreeze(o));
+      for (const o of snap.tables[name]) after.put(freezeStored(o));
       for (const o of after.values()) {
         const old = before.get(o.id);
         if (!old) events.push({ kind: 'create', table: name, object: o, version: snap.index } as StoreChangeEvent);
@@ -354,14 +382,16 @@ export class MemoryStore {
     this.#publish(events, snap.index);
   }
 
-  async #commit(actions: DecodedAction[], signal?: AbortSignal): Promise<void> {
-    const data = encodeActions(actions);
+  async #commit(actions: Array<DecodedAction & EncodedAction>, signal?: AbortSignal): Promise<void> {
+    const data = encodeActionList(actions);
     if (data.length > this.#maxBytes) {
       throw invalidArgument(
         `This change is ${data.length} bytes, more than one proposal may hold (${this.#maxBytes}); make it with store.batch() instead.`,
       );
     }
     const appliedBefore = this.#appliedIndex;
+    this.#own.push({ data, actions });
+    if (this.#own.length > MAX_OWN_PROPOSALS) this.#own.shift();
     const { index } = await this.#proposer.propose(data, signal);
     if (index <= appliedBefore) {
       throw internal(

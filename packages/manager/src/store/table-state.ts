@@ -7,10 +7,16 @@ export class TableState {
   readonly def: TableDef;
   readonly #objects = new Map<string, StoreObject>();
   readonly #indexes = new Map<IndexName, Map<string, Set<string>>>();
+  /** The indexes with their key functions, for the write path. */
+  readonly #indexList: Array<{ keysOf: (o: StoreObject) => string[]; keys: Map<string, Set<string>> }> = [];
 
   constructor(name: TableName) {
     this.def = TABLES[name];
-    for (const index of Object.keys(this.def.indexes) as IndexName[]) this.#indexes.set(index, new Map());
+    for (const [index, keysOf] of Object.entries(this.def.indexes) as [IndexName, (o: StoreObject) => string[]][]) {
+      const keys = new Map<string, Set<string>>();
+      this.#indexes.set(index, keys);
+      this.#indexList.push({ keysOf, keys });
+    }
   }
 
   get size(): number {
@@ -27,9 +33,17 @@ export class TableState {
 
   put(obj: StoreObject): void {
     const old = this.#objects.get(obj.id);
-    if (old) this.#unindex(old);
     this.#objects.set(obj.id, obj);
-    this.#index(obj);
+    for (const { keysOf, keys } of this.#indexList) {
+      const after = keysOf(obj);
+      if (old) {
+        const before = keysOf(old);
+        // Most updates leave most keys alone (a task's service, slot, name…).
+        if (sameKeys(before, after)) continue;
+        for (const k of before) unindexKey(keys, k, obj.id);
+      }
+      for (const k of after) indexKey(keys, k, obj.id);
+    }
   }
 
   remove(id: string): void {
@@ -63,29 +77,28 @@ export class TableState {
     }
   }
 
-  #index(obj: StoreObject): void {
-    for (const [name, keysOf] of Object.entries(this.def.indexes) as [IndexName, (o: StoreObject) => string[]][]) {
-      const index = this.#indexes.get(name);
-      if (!index) continue;
-      for (const key of keysOf(obj)) {
-        let ids = index.get(key);
-        if (!ids) index.set(key, (ids = new Set()));
-        ids.add(obj.id);
-      }
-    }
-  }
-
   #unindex(obj: StoreObject): void {
-    for (const [name, keysOf] of Object.entries(this.def.indexes) as [IndexName, (o: StoreObject) => string[]][]) {
-      const index = this.#indexes.get(name);
-      if (!index) continue;
-      for (const key of keysOf(obj)) {
-        const ids = index.get(key);
-        ids?.delete(obj.id);
-        if (ids?.size === 0) index.delete(key);
-      }
-    }
+    for (const { keysOf, keys } of this.#indexList) for (const k of keysOf(obj)) unindexKey(keys, k, obj.id);
   }
+}
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function indexKey(index: Map<string, Set<string>>, key: string, id: string): void {
+  let ids = index.get(key);
+  if (!ids) index.set(key, (ids = new Set()));
+  ids.add(id);
+}
+
+function unindexKey(index: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = index.get(key);
+  if (!ids) return;
+  ids.delete(id);
+  if (ids.size === 0) index.delete(key);
 }
 
 export type Tables = Record<TableName, TableState>;

@@ -147,11 +147,28 @@ function taskRefs(o: StoreObject): { secrets: string[]; configs: string[]; netwo
   };
 }
 
-const refIndexes = (refs: (o: StoreObject) => { secrets: string[]; configs: string[]; networks: string[] }) => ({
-  referencedSecret: (o: StoreObject) => uniq(nonEmpty(refs(o).secrets)),
-  referencedConfig: (o: StoreObject) => uniq(nonEmpty(refs(o).configs)),
-  referencedNetwork: (o: StoreObject) => uniq(nonEmpty(refs(o).networks)),
-});
+type Refs = { secrets: string[]; configs: string[]; networks: string[] };
+
+const refIndexes = (refsOf: (o: StoreObject) => Refs) => {
+  // The three indexes are computed one after another for the same object
+  // (and for the object it replaces): remember the last two frozen objects'
+  // refs rather than walk each three times. A frozen object cannot change.
+  const recent: Array<{ o: StoreObject; refs: Refs }> = [];
+  const refs = (o: StoreObject): Refs => {
+    for (const r of recent) if (r.o === o) return r.refs;
+    const computed = refsOf(o);
+    if (Object.isFrozen(o)) {
+      recent.unshift({ o, refs: computed });
+      if (recent.length > 2) recent.pop();
+    }
+    return computed;
+  };
+  return {
+    referencedSecret: (o: StoreObject) => uniq(nonEmpty(refs(o).secrets)),
+    referencedConfig: (o: StoreObject) => uniq(nonEmpty(refs(o).configs)),
+    referencedNetwork: (o: StoreObject) => uniq(nonEmpty(refs(o).networks)),
+  };
+};
 
 /** The slot index key of a task (service id + slot). */
 export function slotKey(serviceId: string, slot: number | string): string {

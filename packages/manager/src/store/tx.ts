@@ -1,6 +1,6 @@
 import { alreadyExists, conflict, failedPrecondition, invalidArgument, notFound } from '@shoal/api';
-import { cloneObject, normalize } from './codec.js';
-import type { DecodedAction } from './codec.js';
+import { cloneObject, encodeObject, normalize } from './codec.js';
+import type { DecodedAction, EncodedAction } from './codec.js';
 import { checkSelector, selectorMatches, all, byName } from './selectors.js';
 import type { Selector } from './selectors.js';
 import { TABLES, TABLE_NAMES } from './tables.js';
@@ -122,22 +122,51 @@ interface Pending {
   readonly table: TableName;
   /** The committed object when the transaction first touched this id. */
   readonly base: StoreObject | undefined;
-  /** The object now, or null once deleted. */
+  /** The object now (normalized and frozen), or null once deleted. */
   readonly obj: StoreObject | null;
-  /** Encoded size of the action this change becomes. */
-  readonly size: number;
+  /** The encoding of the object the action carries: obj, or base for a delete. */
+  readonly bytes: Uint8Array | undefined;
 }
 
-export interface Savepoint {
-  readonly changes: Map<string, Pending>;
+/** A change to its action, or undefined when it nets out (created and deleted in the transaction). */
+function toAction(p: Pending): (DecodedAction & EncodedAction) | undefined {
+  if (p.obj !== null) {
+    return { kind: p.base ? 'update' : 'create', table: p.table, object: p.obj, bytes: p.bytes } as DecodedAction & EncodedAction;
+  }
+  if (p.base) return { kind: 'delete', table: p.table, object: p.base, bytes: p.bytes } as DecodedAction & EncodedAction;
+  return undefined;
 }
 
 // Room for a StoreAction's kind, oneof tag and the list's length prefixes.
 const ACTION_OVERHEAD = 16;
 
+function actionBytes(p: Pending | undefined): number {
+  if (p === undefined || (p.base === undefined && p.obj === null)) return 0;
+  return (p.bytes?.length ?? 0) + ACTION_OVERHEAD;
+}
+
+function actionCount(p: Pending | undefined): number {
+  return p === undefined || (p.base === undefined && p.obj === null) ? 0 : 1;
+}
+
+/** A point a write transaction can roll back to (see `WriteTransaction.savepoint`). */
+export interface Savepoint {
+  /** Length of the undo journal when it was taken. */
+  readonly journal: number;
+  readonly actions: number;
+  readonly bytes: number;
+}
+
 /** A write transaction: its changes are private until committed. */
 export class WriteTransaction extends ReadTransaction {
-  #changes = new Map<string, Pending>();
+  // Keys are only ever added (a delete is a change to null), so the map's
+  // order is the order ids were first touched.
+  readonly #changes = new Map<string, Pending>();
+  // Undo journal: each change's key and what it replaced, so savepoints cost
+  // nothing and rolling back costs only what is undone.
+  readonly #journal: Array<{ key: string; prev: Pending | undefined }> = [];
+  #actions = 0;
+  #bytes = 0;
   readonly #now: Timestamp;
 
   constructor(tables: Tables, now: Date) {
@@ -146,36 +175,41 @@ export class WriteTransaction extends ReadTransaction {
   }
 
   savepoint(): Savepoint {
-    return { changes: new Map(this.#changes) };
+    return { journal: this.#journal.length, actions: this.#actions, bytes: this.#bytes };
   }
 
+  /** Undoes every change made since `sp`; savepoints taken after it become invalid. */
   rollbackTo(sp: Savepoint): void {
-    this.#changes = new Map(sp.changes);
+    while (this.#journal.length > sp.journal) {
+      const { key: k, prev } = this.#journal.pop() as { key: string; prev: Pending | undefined };
+      if (prev === undefined) this.#changes.delete(k);
+      else this.#changes.set(k, prev);
+    }
+    this.#actions = sp.actions;
+    this.#bytes = sp.bytes;
   }
 
   /** How many actions and (an upper bound of) bytes the pending changes make. */
   pendingSize(): { actions: number; bytes: number } {
-    let actions = 0;
-    let bytes = 0;
-    for (const p of this.#changes.values()) {
-      if (p.base === undefined && p.obj === null) continue;
-      actions++;
-      bytes += p.size + ACTION_OVERHEAD;
-    }
-    return { actions, bytes };
+    return { actions: this.#actions, bytes: this.#bytes };
   }
 
-  /** The pending changes as actions, one per object, in the order first touched. */
-  actions(): DecodedAction[] {
-    const out: DecodedAction[] = [];
+  /** The pending changes as actions, one per object, in the order first touched, with their objects' encodings. */
+  actions(): Array<DecodedAction & EncodedAction> {
+    const out: Array<DecodedAction & EncodedAction> = [];
     for (const p of this.#changes.values()) {
-      if (p.obj !== null) {
-        out.push({ kind: p.base ? 'update' : 'create', table: p.table, object: p.obj } as DecodedAction);
-      } else if (p.base) {
-        out.push({ kind: 'delete', table: p.table, object: p.base } as DecodedAction);
-      }
+      const a = toAction(p);
+      if (a) out.push(a);
     }
     return out;
+  }
+
+  #set(k: string, next: Pending): void {
+    const prev = this.#changes.get(k);
+    this.#journal.push({ key: k, prev });
+    this.#changes.set(k, next);
+    this.#actions += actionCount(next) - actionCount(prev);
+    this.#bytes += actionBytes(next) - actionBytes(prev);
   }
 
   protected override makeAccessor<K extends TableName>(name: K): TableWriter<K> {
@@ -211,9 +245,9 @@ export class WriteTransaction extends ReadTransaction {
     // Re-creating an id deleted earlier in this transaction replaces the
     // committed object, so the write is based on its version.
     const meta = { version: { index: base ? versionOf(base) : '0' }, created_at: this.#now, updated_at: this.#now };
-    const { object, size } = normalize(table, { ...input, meta });
+    const { object, bytes } = normalize(table, { ...input, meta });
     this.#checkName(table, object);
-    this.#changes.set(key(table, id), { table, base, obj: object, size });
+    this.#set(key(table, id), { table, base, obj: object, bytes });
     return cloneObject(object);
   }
 
@@ -231,11 +265,11 @@ export class WriteTransaction extends ReadTransaction {
       );
     }
     const meta = { version: { index: stored }, created_at: current.meta?.created_at ?? this.#now, updated_at: this.#now };
-    const { object, size } = normalize(table, { ...input, meta });
+    const { object, bytes } = normalize(table, { ...input, meta });
     this.#checkName(table, object);
     const prior = this.#changes.get(key(table, id));
     const base = prior ? prior.base : this.tables[table].get(id);
-    this.#changes.set(key(table, id), { table, base, obj: object, size });
+    this.#set(key(table, id), { table, base, obj: object, bytes });
     return cloneObject(object);
   }
 
@@ -247,8 +281,8 @@ export class WriteTransaction extends ReadTransaction {
     const prior = this.#changes.get(key(table, id));
     const base = prior ? prior.base : this.tables[table].get(id);
     // A delete carries the object as first read, for the replicas' version check.
-    const size = base ? normalize(table, base).size : 0;
-    this.#changes.set(key(table, id), { table, base, obj: null, size });
+    const bytes = base ? encodeObject(table, base) : undefined;
+    this.#set(key(table, id), { table, base, obj: null, bytes });
   }
 
   #checkName(table: TableName, obj: StoreObject): void {

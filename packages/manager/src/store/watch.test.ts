@@ -128,3 +128,42 @@ test('viewAndWatch loses and repeats no event under concurrent updates', async (
     }
   }
 });
+
+test('a watcher holding a long queue hands out every event once, in order, through next and drain', async (t) => {
+  const store = new MemoryStore();
+  const w = store.watch({ tables: ['tasks'], kinds: ['create'] }, { bufferSize: 1 << 20 });
+  const total = 60_000;
+  let created = 0;
+  const createSome = (n: number): Promise<unknown> =>
+    store.batch((b) => {
+      for (let i = 0; i < n; i++) {
+        const id = `t${String(created++).padStart(6, '0')}`;
+        b.update((tx) => void tx.tasks.create(task(id, 's1', 1)));
+      }
+    });
+  await createSome(total / 2);
+  t.is(w.pending, total / 2);
+  const seen: string[] = [];
+  const read = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const r = await w.next();
+      if (r.done || r.value.kind === 'commit') return t.fail();
+      seen.push(r.value.object.id);
+    }
+  };
+  await read(20_000);
+  t.is(w.pending, total / 2 - 20_000);
+  // More arrive while the reader is part-way through the queue.
+  await createSome(total / 2);
+  await read(15_000);
+  for (const e of w.drain()) if (e.kind !== 'commit') seen.push(e.object.id);
+  t.is(w.pending, 0);
+  t.is(seen.length, total);
+  t.true(seen.every((id, i) => id === `t${String(i).padStart(6, '0')}`), 'every event once, in order');
+  // Empty again: next waits for the next event.
+  const waiting = w.next();
+  await store.update((tx) => void tx.tasks.create(task('last', 's1', 1)));
+  const r = await waiting;
+  t.is(r.done ? undefined : r.value.kind === 'commit' ? 'commit' : r.value.object.id, 'last');
+  w.close();
+});

@@ -64,7 +64,11 @@ export function eventMatches(filter: WatchFilter | undefined, e: StoreEvent): bo
  * consumer must then start over with `viewAndWatch`.
  */
 export class Watcher implements AsyncIterableIterator<StoreEvent> {
-  readonly #queue: StoreEvent[] = [];
+  // Events [#head, #queue.length) are unread; the read prefix is dropped
+  // when it is at least half the array, so reading is O(1) amortised (an
+  // Array.shift per event is quadratic on a long queue).
+  #queue: StoreEvent[] = [];
+  #head = 0;
   readonly #bufferSize: number;
   readonly #filter: WatchFilter | undefined;
   readonly #onClose: (w: Watcher) => void;
@@ -95,7 +99,7 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
 
   /** Events received and not yet read. */
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
   }
 
   /** @internal Offers an event; drops the watcher when it is full. */
@@ -107,7 +111,7 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
       w.resolve({ value: e, done: false });
       return;
     }
-    if (this.#queue.length >= this.#bufferSize) {
+    if (this.pending >= this.#bufferSize) {
       this.#fail(
         unavailable(
           `A store watcher fell more than ${this.#bufferSize} events behind and was closed; start again from a fresh viewAndWatch.`,
@@ -120,7 +124,7 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
 
   /** The next event, waiting for one if none is queued. */
   next(): Promise<IteratorResult<StoreEvent>> {
-    const queued = this.#queue.shift();
+    const queued = this.#shift();
     if (queued !== undefined) return Promise.resolve({ value: queued, done: false });
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#closed) return Promise.resolve({ value: undefined, done: true });
@@ -132,7 +136,9 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
 
   /** Every queued event, without waiting. */
   drain(): StoreEvent[] {
-    return this.#queue.splice(0);
+    const out = this.#head === 0 ? this.#queue : this.#queue.slice(this.#head);
+    this.#clear();
+    return out;
   }
 
   /** Stops the watcher; queued events can still be read, then iteration ends. */
@@ -146,7 +152,7 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
 
   return(): Promise<IteratorResult<StoreEvent>> {
     this.close();
-    this.#queue.length = 0;
+    this.#clear();
     return Promise.resolve({ value: undefined, done: true });
   }
 
@@ -157,12 +163,29 @@ export class Watcher implements AsyncIterableIterator<StoreEvent> {
   #fail(err: Error): void {
     // The events held are useless without the ones dropped: discard them so
     // the consumer resynchronises instead of acting on a partial stream.
-    this.#queue.length = 0;
+    this.#clear();
     this.#error = err;
     this.#closed = true;
     this.#detach();
     this.#waiter?.reject(err);
     this.#waiter = undefined;
+  }
+
+  #shift(): StoreEvent | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const e = this.#queue[this.#head] as StoreEvent;
+    this.#queue[this.#head++] = undefined as unknown as StoreEvent; // let it be collected
+    if (this.#head === this.#queue.length) this.#clear();
+    else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return e;
+  }
+
+  #clear(): void {
+    this.#queue = [];
+    this.#head = 0;
   }
 
   #detach(): void {
