@@ -47,6 +47,8 @@ export interface DaemonOptions {
   logLevel?: string;
   /** Run the daemon inside this named network namespace (under /run/netns): a "host" of its own. */
   netns?: string;
+  /** Run the daemon in a UTS namespace of its own with this hostname (what a swarm node reports). */
+  hostname?: string;
 }
 
 /** A private shoald (also used by bench/ so that both run the daemon the same way). */
@@ -61,6 +63,8 @@ export class Daemon {
   private readonly logLevel: string;
   /** The daemon's network namespace (a name under /run/netns), when it has one. */
   readonly netns: string | undefined;
+  /** The daemon's own hostname (a UTS namespace), when it has one. */
+  readonly hostname: string | undefined;
 
   constructor(
     readonly dir: string,
@@ -73,6 +77,7 @@ export class Daemon {
     this.logPath = join(dir, 'shoald.log');
     this.logLevel = o.logLevel ?? 'debug';
     this.netns = o.netns;
+    this.hostname = o.hostname;
   }
 
   get host(): string {
@@ -99,7 +104,10 @@ export class Daemon {
       ...extraArgs,
     ];
     // nsenter execs the daemon after joining the namespace: the pid we hold is shoald's.
-    const [cmd, ...args] = this.netns ? ['nsenter', `--net=${netnsPath(this.netns)}`, ...argv] : argv;
+    let cmdline = this.netns ? ['nsenter', `--net=${netnsPath(this.netns)}`, ...argv] : argv;
+    // unshare and sh exec too, so the pid stays shoald's.
+    if (this.hostname) cmdline = ['unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', this.hostname, ...cmdline];
+    const [cmd, ...args] = cmdline;
     const child = spawn(cmd!, args, { stdio: ['ignore', log, log], env: { ...process.env, ...this.env } });
     this.process = child;
     const deadline = Date.now() + 20_000;
@@ -195,6 +203,8 @@ export interface WithDaemonOptions {
   args?: string[];
   /** Extra environment for shoald. */
   env?: Record<string, string>;
+  /** The daemon's hostname (a UTS namespace of its own); default: the machine's. */
+  hostname?: string;
 }
 
 /**
@@ -205,7 +215,7 @@ export interface WithDaemonOptions {
 export async function withDaemon(t: Teardown, o: WithDaemonOptions = {}): Promise<Daemon> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-'));
   const netns = o.netns ?? (await createNetns(t, 'd'));
-  const d = new Daemon(dir, { netns });
+  const d = new Daemon(dir, { netns, ...(o.hostname ? { hostname: o.hostname } : {}) });
   d.env = o.env ?? {};
   // SHOAL_E2E_KEEP=1 leaves a failed test's daemon directory for a post-mortem (after stopping everything).
   t.teardown(async () => {

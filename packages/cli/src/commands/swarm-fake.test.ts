@@ -239,7 +239,7 @@ test.serial('node rm of an up node prints the refusal; a non-manager daemon’s 
   t.regex(r.err, /is not down and can't be removed/);
   state.notManager = true;
   const n = await shoal(['node', 'ls']);
-  t.is(n.code, 125);
+  t.is(n.code, 1);
   t.is(n.err, 'Error response from daemon: This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to connect this node to swarm and try again.\n');
 });
 

@@ -7,10 +7,15 @@ import { parseFilters } from '../commands/shared.js';
 
 /**
  * One unary call; cancelled when `signal` aborts.
- * @throws the daemon's error as a ShoalError.
+ * @throws the daemon's error as a ShoalError with exit code 1: docker's node,
+ *   service and swarm commands exit 1 on a daemon error (125 is for usage errors).
  */
 export function rpc<T>(start: (cb: (err: ServiceError | null, res?: unknown) => void) => ClientUnaryCall, signal?: AbortSignal): Promise<T> {
-  return unary<T>(start as (cb: (err: ServiceError | null, res?: T) => void) => ClientUnaryCall, signal);
+  return unary<T>(start as (cb: (err: ServiceError | null, res?: T) => void) => ClientUnaryCall, signal).catch((err: unknown) => {
+    const e = err as { name?: string; exitCode?: number };
+    if (e.name === 'ShoalError' && e.exitCode === undefined) e.exitCode = 1;
+    throw err;
+  });
 }
 
 /** Repeated `--filter key=value` as plain pairs. Throws UsageError for a value without "=". */
