@@ -5,3 +5,4 @@ export * from './proto.js';
 export type * from "./gen/index.js";
 export * from './reference.js';
 export * from './units.js';
+export * from './task-state.js';

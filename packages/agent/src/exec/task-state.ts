@@ -1,25 +1,10 @@
 // Task-state order and the small helpers the agent needs around it.
+import { TASK_STATE_RANK } from '@shoal/api';
 import type { TaskState__Output, TaskStatus__Output } from '@shoal/api';
 
 type Timestamp = NonNullable<TaskStatus__Output['timestamp']>;
 
-/** Task states in their forward order (the proto's numbers). */
-const STATE_RANK: Readonly<Record<TaskState__Output, number>> = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  READY: 384,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  ORPHANED: 800,
-  REMOVE: 832,
-};
+const STATE_RANK = TASK_STATE_RANK;
 
 /** A task state's place in the forward order; `<` between ranks is `<` between states. */
 export function stateRank(state: TaskState__Output | null | undefined): number {

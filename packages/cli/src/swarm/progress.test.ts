@@ -23,11 +23,21 @@ const task = (slot: string, state: string, o: Partial<Task__Output> = {}): Task_
 test('a replicated service converges only when every slot runs a task of the current spec', (t) => {
   const s = service({ mode: 'replicated', replicated: { replicas: '2' } });
   t.false(snapshot(s, [task('1', 'RUNNING'), task('2', 'STARTING')], 0).converged);
-  t.false(snapshot(s, [task('1', 'RUNNING'), task('2', 'RUNNING', { spec_version: { index: '1' } })], 0).converged);
+  // A task of an older spec that differs in the task spec is being replaced.
+  t.false(snapshot(s, [task('1', 'RUNNING'), task('2', 'RUNNING', { spec_version: { index: '1' }, spec: { container: { image: 'old' } } as never })], 0).converged);
   const done = snapshot(s, [task('1', 'RUNNING'), task('2', 'RUNNING')], 0);
   t.true(done.converged);
   t.deepEqual(done.header, ['overall progress: 2 out of 2 tasks']);
   t.deepEqual(done.lines.map((l) => `${l.key}: ${l.text}`), ['1/2: running', '2/2: running']);
+});
+
+test('after a scale, tasks of the older spec version whose task spec is unchanged count as current', (t) => {
+  const spec = { container: { image: 'busybox' } } as never;
+  const s = service({ mode: 'replicated', replicated: { replicas: '3' }, task: spec }, '3');
+  const old = { spec_version: { index: '2' }, spec, endpoint: null } as Partial<Task__Output>;
+  const snap = snapshot(s, [task('1', 'RUNNING', old), task('2', 'RUNNING', old), task('3', 'RUNNING', { spec_version: { index: '3' }, spec })], 0);
+  t.true(snap.converged);
+  t.deepEqual(snap.lines.map((l) => `${l.key}: ${l.text}`), ['1/3: running', '2/3: running', '3/3: running']);
 });
 
 test('a pending task shows the scheduler’s explanation on its slot line', (t) => {

@@ -4,6 +4,7 @@
 // states. It returns once every slot runs a task of the current spec (jobs:
 // once enough tasks completed), and throws ExitError(1) with the tasks' own
 // error when tasks keep failing or the service does not converge in time.
+import { isDeepStrictEqual } from 'node:util';
 import { isNotFound, type Service__Output, type Task__Output } from '@shoal/api';
 import type { ControlClient } from '@shoal/api/gen/shoal/swarm/v1/Control';
 import { ExitError } from '../cli-error.js';
@@ -73,13 +74,30 @@ function slotLabel(state: Task__Output | undefined): { text: string; step: numbe
   return { text: stateWord(s), step: STATE_STEP[s] ?? 0 };
 }
 
+/**
+ * Whether a task runs the service's current spec: it was made from this spec
+ * version, or from an earlier one that differs only outside the task (e.g. a
+ * scale), which the orchestrator keeps rather than replaces (swarmkit's
+ * `_up-to-date`: the task is not dirty).
+ */
+function upToDate(service: Service__Output, t: Task__Output): boolean {
+  const version = service.spec_version?.index ?? '0';
+  if ((t.spec_version?.index ?? '0') === version) return true;
+  const want = service.spec?.task ?? null;
+  let have = t.spec ?? null;
+  // A log driver the task got from the cluster's defaults does not make it out of date.
+  if (want && have && !want.log_driver && have.log_driver) have = { ...have, log_driver: null };
+  if (!isDeepStrictEqual(want, have)) return false;
+  return t.endpoint === null || isDeepStrictEqual(service.spec?.endpoint ?? null, t.endpoint?.spec ?? null);
+}
+
 /** Pure: what the service's tasks say about its progress. Exported for tests. */
 export function snapshot(service: Service__Output, tasks: readonly Task__Output[], elapsedMs: number, emptyGraceMs = 3000): Snapshot {
   const spec = service.spec;
   const version = service.spec_version?.index ?? '0';
   const mode = spec?.mode ?? (spec?.global ? 'global' : spec?.replicated_job ? 'replicated_job' : spec?.global_job ? 'global_job' : 'replicated');
   const job = mode === 'replicated_job' || mode === 'global_job';
-  const current = tasks.filter((t) => (job ? t.job_iteration?.index === version : (t.spec_version?.index ?? '0') === version));
+  const current = tasks.filter((t) => (job ? t.job_iteration?.index === version : upToDate(service, t)));
   const lastError = [...tasks].sort((a, b) => createdMs(b) - createdMs(a)).find((t) => (t.status?.err ?? '') !== '')?.status?.err ?? '';
 
   // Failures per slot (or node) of the current spec.

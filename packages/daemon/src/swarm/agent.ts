@@ -22,6 +22,8 @@ export function startAgent(engine: Engine, ctx: AgentContext, logger: Logger, re
     channelOptions: clusterChannelOptions(),
     dataDir: ctx.dataDir,
     logger: log,
+    // The node learns of its own role changes (promote/demote) from the Node object the managers send.
+    ...(ctx.onNode ? { onNode: ctx.onNode } : {}),
   });
   box.agent = agent;
   const ctl = new AbortController();
@@ -29,6 +31,13 @@ export function startAgent(engine: Engine, ctx: AgentContext, logger: Logger, re
     if (!ctl.signal.aborted) log.error('the agent stopped', { error: String(err) });
   });
   return {
+    managers: () => agent.state().managers,
+    async removeContainers() {
+      for (const rec of engine.containers.list()) {
+        if (rec.spec.labels['com.docker.swarm.node.id'] !== ctx.nodeId) continue;
+        await engine.containers.remove(rec.id, true).catch((err: unknown) => log.warn('could not remove a task container', { 'container.id': rec.id, error: String(err) }));
+      }
+    },
     async stop() {
       ctl.abort();
       await running;

@@ -53,6 +53,10 @@ import { peerIdentity } from '@shoal/manager/ca/index';
 import { Manager, defaultClusterSpec } from '@shoal/manager/swarm/manager';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
 import { SwarmStateStore } from './state.js';
+import { joinRaft, renewCertificate, roleManager, roleOf } from './role-change.js';
+import type { Role } from './role-change.js';
+import { rm } from 'node:fs/promises';
+import type { Node__Output } from '@shoal/api';
 import type { SwarmState } from './state.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:2377';
@@ -76,14 +80,21 @@ export interface SwarmNodeOptions {
 
 export interface AgentContext {
   nodeId: string;
-  cert: NodeCertificate;
+  /** The node's current certificate (read per connection: it changes on renewal and promote/demote). */
+  readonly cert: NodeCertificate;
+  /** Called with this node's object whenever the managers send it (role changes). */
+  onNode?: (node: Node__Output) => void;
   /** Managers' cluster addresses to start from. */
   managers: string[];
   dataDir: string;
 }
 
 export interface AgentHandle {
+  /** The managers' addresses the agent knows now (the managers keep it current). */
+  managers?(): string[];
   stop(): Promise<void>;
+  /** Removes this node's task containers (after stop, on `swarm leave`). */
+  removeContainers?(): Promise<void>;
 }
 
 const JOIN_TIMEOUT_MS = 30_000;
@@ -303,7 +314,10 @@ export class SwarmNode {
           'You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the managers one short, which can cost the swarm its quorum. Use `--force` to ignore this message, or demote the node first (`shoal node demote`).',
         );
       }
+      const agent = this.agent;
       await this.teardown();
+      // As docker: the swarm's task containers on this node go with it.
+      await agent?.removeContainers?.().catch((err: unknown) => this.log.warn('removing the task containers failed', { error: String(err) }));
       await this.files.clear();
       this.state = undefined;
       this.cert = undefined;
@@ -408,7 +422,7 @@ export class SwarmNode {
       join: o.join,
       ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       logger: this.o.logger,
-      components: () => this.o.components(manager, box.dispatcher ? [box.dispatcher] : []),
+      components: () => this.o.components(manager, [...(box.dispatcher ? [box.dispatcher] : []), roleManager(manager, this.o.logger)]),
       ...(this.o.raft ? { raft: this.o.raft } : {}),
     });
     // One dispatcher per manager: it runs while this manager leads; on a
@@ -475,13 +489,98 @@ export class SwarmNode {
 
   private startAgent(): void {
     if (!this.o.startAgent || !this.state || !this.cert) return;
+    const current = (): NodeCertificate => this.cert!;
     this.agent = this.o.startAgent({
       nodeId: this.state.nodeId,
-      cert: this.cert,
+      get cert(): NodeCertificate {
+        return current();
+      },
+      onNode: (n) => this.onNode(n),
       // A manager's agent talks to its own dispatcher first.
-      managers: [...new Set([...(this.state.role === 'MANAGER' ? [this.state.advertiseAddr] : []), ...this.state.managers.map((m) => m.addr)])],
+      // It also knows every Raft member (the saved list may be only itself, after `swarm init`).
+      managers: [
+        ...new Set([
+          ...(this.state.role === 'MANAGER' ? [this.state.advertiseAddr] : []),
+          ...(this.manager?.raft.status().members.map((p) => p.addr) ?? []),
+          ...this.state.managers.map((m) => m.addr),
+        ]),
+      ].filter((a) => a !== ''),
       dataDir: this.files.agentDir,
     });
+  }
+
+  /**
+   * The managers sent this node's object: when the role they record differs
+   * from this node's (after `node promote` / `node demote`), become that role.
+   * Failures are retried a little later.
+   */
+  private onNode(node: Node__Output): void {
+    this.lastNode = node;
+    const want = roleOf(node);
+    if (!this.state || node.id !== this.state.nodeId || want === this.state.role || this.busy) return;
+    this.busy = true;
+    this.changeRole(want)
+      .catch((err: unknown) => {
+        this.log.warn('changing the node role failed; retrying', { role: want, error: String(err) });
+        clearTimeout(this.roleRetry);
+        this.roleRetry = setTimeout(() => {
+          if (this.lastNode) this.onNode(this.lastNode);
+        }, 2_000);
+        this.roleRetry.unref();
+      })
+      .finally(() => {
+        this.busy = false;
+      });
+  }
+
+  private lastNode: Node__Output | undefined;
+  private roleRetry: NodeJS.Timeout | undefined;
+
+  /** Promotion: a manager certificate, the cluster port, Raft. Demotion: the manager stops, a worker certificate. */
+  private async changeRole(want: Role): Promise<void> {
+    const state = this.state!;
+    const others = (): string[] =>
+      [...new Set([...(this.agent?.managers?.() ?? []), ...state.managers.map((m) => m.addr)])].filter((a) => a !== '' && a !== state.advertiseAddr);
+    if (want === 'MANAGER') {
+      const cert = await renewCertificate(others(), this.cert!, 'MANAGER');
+      this.cert = cert;
+      await this.files.saveCert(cert);
+      this.server ??= await this.bindClusterPort(state.listenAddr, cert);
+      try {
+        const members = await joinRaft(others(), cert, state.advertiseAddr);
+        await this.startManager({ peers: members, join: true });
+        state.managers = members;
+      } catch (err) {
+        const s = this.server;
+        this.server = undefined;
+        if (s && !this.manager) await new Promise<void>((resolve) => s.tryShutdown(() => resolve()));
+        throw err;
+      }
+      state.role = 'MANAGER';
+      await this.files.saveState(state);
+      this.log.info('promoted: this node is now a manager', { 'node.id': state.nodeId });
+      return;
+    }
+    const m = this.manager;
+    if (m) {
+      this.manager = undefined;
+      this.localControl = undefined;
+      this.clusterMetrics?.close();
+      this.clusterMetrics = undefined;
+      await m.stop().catch((err: unknown) => this.log.warn('stopping the manager failed', { error: String(err) }));
+      const s = this.server;
+      this.server = undefined;
+      if (s) await new Promise<void>((resolve) => s.tryShutdown(() => resolve()));
+      // This member was removed from Raft: a later promotion joins afresh.
+      await rm(this.files.raftDir, { recursive: true, force: true });
+    }
+    const cert = await renewCertificate(others(), this.cert!, 'WORKER');
+    this.cert = cert;
+    await this.files.saveCert(cert);
+    state.role = 'WORKER';
+    state.managers = state.managers.filter((p) => p.id !== state.nodeId);
+    await this.files.saveState(state);
+    this.log.info('demoted: this node is now a worker', { 'node.id': state.nodeId });
   }
 
   private async teardown(): Promise<void> {

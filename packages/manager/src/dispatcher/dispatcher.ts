@@ -46,8 +46,8 @@ import type {
 import { all, byNode, newObjectId } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreEvent, Watcher } from '../store/index.js';
 import { AssignmentSet } from './assignments.js';
-import { systemClock } from './clock.js';
-import type { Clock } from './clock.js';
+import { systemClock } from '../clock/clock.js';
+import type { Clock } from '../clock/clock.js';
 import { HeartbeatTimer } from './heartbeat.js';
 import { StatusBatcher } from './status-batcher.js';
 
@@ -459,7 +459,10 @@ export class Dispatcher {
               status,
             });
           }
-          return tx.nodes.update({ ...n, role: id.role, description: description ?? n.description, status });
+          // The role of a known node is the role manager's to change (promote/demote), not the
+          // certificate's: a node renews its certificate after its role changed, and may reconnect
+          // with the old one in between.
+          return tx.nodes.update({ ...n, description: description ?? n.description, status });
         });
       } catch (err) {
         // A write of a previous leader raced ours: read again.

@@ -1,6 +1,6 @@
 // One node's heartbeat deadline: every beat pushes it back; when it passes,
 // `onExpire` runs once. Timers come from the injected clock.
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock/clock.js';
 
 export class HeartbeatTimer {
   readonly #clock: Clock;

@@ -10,5 +10,5 @@ export {
 export type { DispatcherCall, DispatcherEvent, DispatcherIdentity, DispatcherOptions, DispatcherStats } from './dispatcher.js';
 export { AssignmentSet, isAssignedTo } from './assignments.js';
 export type { DependencyKind, DependencyLookup } from './assignments.js';
-export { systemClock } from './clock.js';
-export type { Clock } from './clock.js';
+export { systemClock } from '../clock/clock.js';
+export type { Clock } from '../clock/clock.js';

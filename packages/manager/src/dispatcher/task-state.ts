@@ -1,23 +1,9 @@
 // Task-state order, as the dispatcher needs it: which tasks a node is told
 // about, and that a reported status never moves a task backwards.
+import { TASK_STATE_RANK } from '@shoal/api';
 import type { TaskState__Output, Task__Output } from '@shoal/api';
 
-const RANK: Readonly<Record<TaskState__Output, number>> = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  READY: 384,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  ORPHANED: 800,
-  REMOVE: 832,
-};
+const RANK = TASK_STATE_RANK;
 
 /**
  * A state's place in the forward order; `<` between ranks is `<` between

@@ -18,78 +18,11 @@ import {
 } from '../ca/index.js';
 import type { NodeCertificate } from '../ca/index.js';
 import { MemoryStore } from '../store/index.js';
-import type { Clock } from './clock.js';
+import { ManualClock } from '../clock/clock.js';
+
+export { ManualClock };
 import { Dispatcher } from './dispatcher.js';
 import type { DispatcherEvent, DispatcherOptions } from './dispatcher.js';
-
-interface Timer {
-  due: number;
-  seq: number;
-  resolve: () => void;
-}
-
-/** A clock that moves only when told to; `advance` fires due timers in order. */
-export class ManualClock implements Clock {
-  #now: number;
-  #seq = 0;
-  readonly #timers = new Set<Timer>();
-
-  constructor(start = Date.UTC(2025, 0, 1)) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  get pending(): number {
-    return this.#timers.size;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const onAbort = (): void => {
-        this.#timers.delete(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer: Timer = {
-        due: this.#now + Math.max(0, ms),
-        seq: this.#seq++,
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      this.#timers.add(timer);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  async advance(ms: number): Promise<void> {
-    const end = this.#now + ms;
-    for (;;) {
-      let next: Timer | undefined;
-      for (const t of this.#timers) {
-        if (t.due <= end && (!next || t.due < next.due || (t.due === next.due && t.seq < next.seq))) next = t;
-      }
-      if (!next) break;
-      this.#timers.delete(next);
-      this.#now = Math.max(this.#now, next.due);
-      next.resolve();
-      await turn();
-    }
-    this.#now = end;
-    await turn();
-  }
-}
-
-async function turn(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
 
 /** Polls `cond` (real time) until it holds. */
 export async function eventually(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {

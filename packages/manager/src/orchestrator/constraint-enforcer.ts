@@ -10,8 +10,8 @@ import type { Logger, Node__Output, Task__Output } from '@shoal/api';
 import { nodeMatches, parseConstraints } from '../constraint/index.js';
 import { all, byNode } from '../store/index.js';
 import type { MemoryStore, ReadTx, StoreChangeEvent } from '../store/index.js';
-import { systemClock } from './clock.js';
-import type { Clock } from './clock.js';
+import { systemClock } from '../clock/clock.js';
+import type { Clock } from '../clock/clock.js';
 import { runLoop } from '../store/run-loop.js';
 import { hasStopped, isDesiredLive, nodeChangeMatters, stateRank, timestampMs, toTimestamp } from './task.js';
 

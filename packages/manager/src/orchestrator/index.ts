@@ -14,8 +14,8 @@ export { TaskReaper, DEFAULT_TASK_HISTORY_LIMIT, taskHistoryLimit } from './task
 export type { TaskReaperDeps } from './task-reaper.js';
 export { ConstraintEnforcer, whyNoncompliant } from './constraint-enforcer.js';
 export type { ConstraintEnforcerDeps } from './constraint-enforcer.js';
-export { ManualClock, systemClock } from './clock.js';
-export type { Clock } from './clock.js';
+export { ManualClock, systemClock } from '../clock/clock.js';
+export type { Clock } from '../clock/clock.js';
 export {
   newTask,
   isTaskDirty,

@@ -16,8 +16,8 @@ import type { Cluster__Output, Logger, Service__Output, Task__Output } from '@sh
 import { nodeMatches } from '../constraint/index.js';
 import { all, byService } from '../store/index.js';
 import type { Batch, MemoryStore, ReadTx, StoreChangeEvent } from '../store/index.js';
-import { systemClock } from './clock.js';
-import type { Clock } from './clock.js';
+import { systemClock } from '../clock/clock.js';
+import type { Clock } from '../clock/clock.js';
 import { serviceConstraints } from './global.js';
 import { runLoop } from '../store/run-loop.js';
 import type { OrchestratorDeps } from './replicated.js';

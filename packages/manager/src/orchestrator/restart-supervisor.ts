@@ -13,8 +13,8 @@ import { errorMessage, nopLogger } from '@shoal/api';
 import type { Cluster__Output, Logger, Node__Output, Service__Output, Task__Output } from '@shoal/api';
 import { all } from '../store/index.js';
 import type { MemoryStore, StoreEvent, WriteTx } from '../store/index.js';
-import { systemClock } from './clock.js';
-import type { Clock } from './clock.js';
+import { systemClock } from '../clock/clock.js';
+import type { Clock } from '../clock/clock.js';
 import {
   durationMs,
   hasStopped,

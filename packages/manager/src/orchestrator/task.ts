@@ -1,6 +1,7 @@
 // What the orchestrators share: making a task for a service, telling whether a
 // task still matches its service's spec, task-state order, service modes.
 import { isDeepStrictEqual } from 'node:util';
+import { TASK_STATE_RANK } from '@shoal/api';
 import type {
   Cluster__Output,
   Node__Output,
@@ -12,23 +13,7 @@ import type {
 } from '@shoal/api';
 import { newObjectId } from '../store/index.js';
 
-/** Task states in their forward order (the proto's numbers). */
-const STATE_RANK: Readonly<Record<TaskState__Output, number>> = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  READY: 384,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  ORPHANED: 800,
-  REMOVE: 832,
-};
+const STATE_RANK = TASK_STATE_RANK;
 
 /** A task state's place in the forward order; `<` between ranks is `<` between states. */
 export function stateRank(state: TaskState__Output | null | undefined): number {

@@ -4,7 +4,7 @@
 import type { Node, Service, TaskState__Output, Task__Output } from '@shoal/api';
 import { byService } from '../store/index.js';
 import { MemoryStore } from '../store/index.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../clock/clock.js';
 import { toTimestamp } from './task.js';
 
 export interface Harness {

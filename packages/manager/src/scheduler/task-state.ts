@@ -1,23 +1,9 @@
 // Task-state order and the few task facts the scheduler reads. (The
 // orchestrator has its own copy: components share nothing but the store.)
+import { TASK_STATE_RANK } from '@shoal/api';
 import type { PortConfig__Output, TaskState__Output, Task__Output } from '@shoal/api';
 
-const RANK: Readonly<Record<TaskState__Output, number>> = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  READY: 384,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  ORPHANED: 800,
-  REMOVE: 832,
-};
+const RANK = TASK_STATE_RANK;
 
 export const rank = (s: TaskState__Output | null | undefined): number => RANK[s ?? 'NEW'];
 export const observedRank = (t: Task__Output): number => rank(t.status?.state);

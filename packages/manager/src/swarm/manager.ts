@@ -169,6 +169,11 @@ export class Manager {
           local(call, cb);
           return;
         }
+        if (this.leaderAddr() === undefined) {
+          // No leader known: say how many managers this one reaches ("No quorum: 1 of 3 …").
+          cb(toServiceError(noQuorumError(this.raft.reach(), false)));
+          return;
+        }
         const caller = peerIdentity(call);
         this.forwarder.unary(def, name, call.request, caller?.nodeId).then(
           (res) => cb(null, res),

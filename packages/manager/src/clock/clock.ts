@@ -1,5 +1,6 @@
-// Time for the orchestrators' delays (restart delay, waiting for an old task,
-// the orphan grace). Injected so tests drive it by hand, deterministically.
+// Time for the manager components (restart delays, heartbeat expiry, the
+// orphan grace), injected so tests drive it by hand, deterministically. A
+// shared library: every component takes the same Clock.
 import { sleep } from '@shoal/api';
 
 export interface Clock {
