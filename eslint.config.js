@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 const WORKSPACE = ['api', 'raft', 'engine', 'manager', 'agent', 'daemon', 'cli'];
 /** packages/manager/src folders that are components (swarmkit's manager/<component>). */
-const MANAGER_COMPONENTS = ['orchestrator', 'allocator', 'scheduler', 'dispatcher', 'controlapi', 'metrics'];
+const MANAGER_COMPONENTS = ['orchestrator', 'allocator', 'scheduler', 'dispatcher', 'controlapi', 'metrics', 'roles'];
 
 /** Import patterns that reach workspace packages other than `allowed`. */
 function forbidWorkspace(self, allowed) {
