@@ -33,7 +33,7 @@ export interface DaemonOptions {
   /** --metrics-addr: serve Prometheus metrics at http://ADDR/metrics. */
   metricsAddr?: string;
   /** --default-address-pool, --bip, --iptables. */
-  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean };
+  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean; bridgeNetfilter?: boolean };
 }
 
 /**

@@ -29,6 +29,7 @@ const program = new Command('shoald')
   .option('--default-address-pool <pool>', 'default address pool for networks: base=CIDR,size=N (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
   .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 10.99.0.1/24')
   .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://host:port/metrics (off by default)')
+  .option('--no-bridge-netfilter', 'switched container-to-container traffic skips iptables (net.bridge.bridge-nf-call-iptables=0 in this namespace): faster bridges, but affects every bridge in the namespace')
   .option('--no-iptables', 'do not add iptables rules (no NAT, isolation or published ports through iptables)')
   .version(process.env.SHOAL_VERSION ?? '0.1.0', '-v, --version', 'print the version');
 
@@ -44,6 +45,7 @@ const opts = program.opts<{
   defaultAddressPool?: string[];
   bip?: string;
   iptables: boolean;
+  bridgeNetfilter: boolean;
   metricsAddr?: string;
 }>();
 
@@ -70,7 +72,7 @@ runDaemon({
   logLevel: opts.logLevel,
   ...(opts.pidfile ? { pidFile: opts.pidfile } : {}),
   ...(opts.metricsAddr ? { metricsAddr: opts.metricsAddr } : {}),
-  network: { pools, ...(opts.bip ? { bip: opts.bip } : {}), iptables: opts.iptables },
+  network: { pools, ...(opts.bip ? { bip: opts.bip } : {}), iptables: opts.iptables, bridgeNetfilter: opts.bridgeNetfilter },
 }).catch((err: unknown) => {
   process.stderr.write(`shoald: ${errorMessage(err)}\n`);
   process.exit(1);

@@ -24,7 +24,7 @@ export interface EngineOptions {
   /** Where volume plugin sockets live (default /run/shoal/plugins). */
   pluginsDir?: string;
   /** Networking flags: --default-address-pool, --bip, --iptables. */
-  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean };
+  network?: { pools?: AddressPool[]; bip?: string; iptables?: boolean; bridgeNetfilter?: boolean };
 }
 
 /** The container engine of one host: images, snapshots, containers, events. */
@@ -101,6 +101,7 @@ export async function createEngine(o: EngineOptions): Promise<Engine> {
     ...(o.network?.pools ? { pools: o.network.pools } : {}),
     ...(o.network?.bip ? { bip: o.network.bip } : {}),
     ...(o.network?.iptables === false ? { iptables: false } : {}),
+    ...(o.network?.bridgeNetfilter === false ? { bridgeNetfilter: false } : {}),
     containers: () => late.containers!,
     imageExposedPorts: async (rec) => Object.keys((await images.resolve(rec.imageId).catch(() => undefined))?.config.ExposedPorts ?? {}),
   });

@@ -49,7 +49,7 @@ import { Dispatcher } from '@shoal/manager/dispatcher/index';
 import { ControlServer } from '@shoal/manager/controlapi/index';
 import { ClusterMetrics } from '@shoal/manager/metrics/index';
 import type { Registry } from '@shoal/manager/metrics/index';
-import { peerIdentity } from '@shoal/manager/ca/index';
+import { CertificateRenewer, peerIdentity } from '@shoal/manager/ca/index';
 import { Manager, defaultClusterSpec } from '@shoal/manager/swarm/manager';
 import type { LeaderComponent } from '@shoal/manager/swarm/manager';
 import { SwarmStateStore } from './state.js';
@@ -487,8 +487,36 @@ export class SwarmNode {
     return server;
   }
 
+  /**
+   * Keeps this node's certificate fresh: renews it at a random point between
+   * 50% and 80% of its validity through any manager, saves it, and swaps the
+   * cluster port's credentials. Runs while the node is in the swarm.
+   */
+  private startRenewer(): void {
+    const ctl = new AbortController();
+    this.renewal = ctl;
+    const renewer = new CertificateRenewer({
+      current: () => this.cert!,
+      renew: async () => {
+        const addrs = [...new Set([...(this.manager ? [this.state!.advertiseAddr] : []), ...(this.agent?.managers?.() ?? []), ...this.managers().map((m) => m.addr)])];
+        return renewCertificate(addrs.filter((a) => a !== ''), this.cert!, this.state!.role);
+      },
+      onRenewed: async (cert) => {
+        this.cert = cert;
+        await this.files.saveCert(cert);
+        this.creds?.update(cert);
+        this.log.info('renewed the node certificate', { 'node.id': this.state?.nodeId });
+      },
+      logger: this.log,
+    });
+    void renewer.run(ctl.signal).catch((err: unknown) => this.log.warn('certificate renewal stopped', { error: String(err) }));
+  }
+
+  private renewal: AbortController | undefined;
+
   private startAgent(): void {
     if (!this.o.startAgent || !this.state || !this.cert) return;
+    if (!this.renewal) this.startRenewer();
     const current = (): NodeCertificate => this.cert!;
     this.agent = this.o.startAgent({
       nodeId: this.state.nodeId,
@@ -584,6 +612,8 @@ export class SwarmNode {
   }
 
   private async teardown(): Promise<void> {
+    this.renewal?.abort();
+    this.renewal = undefined;
     const a = this.agent;
     this.agent = undefined;
     await a?.stop().catch((err: unknown) => this.log.warn('stopping the agent failed', { error: String(err) }));

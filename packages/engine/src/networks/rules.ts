@@ -8,6 +8,8 @@
 export interface RuleNetwork {
   bridge: string;
   subnet: string;
+  /** The bridge's own address ("" when it has none). */
+  gateway: string;
   internal: boolean;
 }
 
@@ -25,10 +27,12 @@ export interface RulePort {
 export const CHAINS = {
   filter: ['SHOAL-FORWARD', 'SHOAL', 'SHOAL-ISOLATION-STAGE-1', 'SHOAL-ISOLATION-STAGE-2'],
   nat: ['SHOAL', 'SHOAL-POSTROUTING'],
+  raw: ['SHOAL-RAW'],
 } as const;
 
 /** The jumps from the built-in chains into ours: table, chain, rule arguments. */
-export const JUMPS: readonly { table: 'filter' | 'nat'; chain: string; rule: string[] }[] = [
+export const JUMPS: readonly { table: 'filter' | 'nat' | 'raw'; chain: string; rule: string[] }[] = [
+  { table: 'raw', chain: 'PREROUTING', rule: ['-j', 'SHOAL-RAW'] },
   { table: 'filter', chain: 'FORWARD', rule: ['-j', 'SHOAL-FORWARD'] },
   { table: 'nat', chain: 'PREROUTING', rule: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'SHOAL'] },
   // Loopback traffic is left to the userland proxy (DNAT of 127/8 would need route_localnet).
@@ -44,8 +48,17 @@ export function buildRules(networks: readonly RuleNetwork[], ports: readonly Rul
   const accept: string[] = [];
   const nat: string[] = [];
   const post: string[] = [];
+  const raw: string[] = [];
   for (const n of networks) {
     const br = n.bridge;
+    // Container to container on one bridge is switched, yet br_netfilter (on
+    // by default) puts every such frame through conntrack: ~15% of a bridge's
+    // throughput. None of our rules needs state for it (DNAT never applies to
+    // traffic from the bridge: see the RETURN below; published ports reach
+    // containers from outside the subnet), so it skips conntrack. Traffic to
+    // the bridge's own address (the embedded DNS) stays tracked.
+    if (n.gateway) raw.push(`-A SHOAL-RAW -i ${br} -d ${n.gateway}/32 -j RETURN`);
+    raw.push(`-A SHOAL-RAW -i ${br} -s ${n.subnet} -d ${n.subnet} -j NOTRACK`);
     if (n.internal) {
       filter.push(`-A SHOAL-FORWARD -i ${br} -o ${br} -j ACCEPT`);
       stage1.push(`-A SHOAL-ISOLATION-STAGE-1 ! -s ${n.subnet} -o ${br} -j DROP`, `-A SHOAL-ISOLATION-STAGE-1 ! -d ${n.subnet} -i ${br} -j DROP`);
@@ -85,6 +98,10 @@ export function buildRules(networks: readonly RuleNetwork[], ports: readonly Rul
     ...CHAINS.nat.map((c) => `:${c} - [0:0]`),
     ...nat,
     ...post,
+    'COMMIT',
+    '*raw',
+    ...CHAINS.raw.map((c) => `:${c} - [0:0]`),
+    ...raw,
     'COMMIT',
     '',
   ].join('\n');

@@ -63,6 +63,15 @@ export interface NetworkServiceOptions {
   bip?: string;
   /** --iptables=false leaves iptables alone. */
   iptables?: boolean;
+  /**
+   * --bridge-netfilter=false: switched frames skip iptables in the daemon's
+   * network namespace (net.bridge.bridge-nf-call-iptables=0). Shoal's rules
+   * need no filtering of container-to-container traffic on one bridge, and
+   * br_netfilter costs ~10–25% of a bridge's throughput; but the sysctl is
+   * the namespace's, shared with any other bridge user there (Docker needs
+   * it on), so it stays on unless asked.
+   */
+  bridgeNetfilter?: boolean;
   containers: () => ContainerLookup;
   /** The image's EXPOSEd ports ("80/tcp") of a container. */
   imageExposedPorts: (rec: ContainerRecord) => Promise<string[]>;
@@ -139,6 +148,11 @@ export class NetworkService implements NetworkPort {
     }
     await this.ensurePredefined();
     await this.iptables?.enableForwarding();
+    if (this.o.bridgeNetfilter === false) {
+      await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '0\n').catch((err: unknown) =>
+        this.o.logger.warn('could not turn off br_netfilter for switched traffic', { error: errorMessage(err) }),
+      );
+    }
     if (this.o.dns !== false) {
       const upstreams = await daemonUpstreams(this.o.resolvConfPath ? { resolvConfPath: this.o.resolvConfPath } : {}).catch(() => ['8.8.8.8', '8.8.4.4']);
       this.dns = new EmbeddedDns({ upstreams, logger: this.o.logger });
@@ -958,7 +972,7 @@ export class NetworkService implements NetworkPort {
     const s: RuleState = { networks: [], ports: [] };
     for (const n of this.networks.values()) {
       if (n.driver !== 'bridge' || !n.ipam[0]) continue;
-      s.networks.push({ bridge: n.bridge, subnet: n.ipam[0].Subnet, internal: n.internal });
+      s.networks.push({ bridge: n.bridge, subnet: n.ipam[0].Subnet, gateway: n.ipam[0].Gateway, internal: n.internal });
     }
     for (const rec of this.records.values()) {
       const st = state(rec);
