@@ -25,8 +25,9 @@ import type {
   Node,
   RaftJoinResponse__Output,
   UpdateSwarmRequest__Output,
-
-  ShoalError} from '@shoal/api';
+  ClusterSpec__Output,
+  ShoalError,
+} from '@shoal/api';
 import {
   anonymousClientCredentials,
   authorize,
@@ -329,17 +330,9 @@ export class SwarmNode {
   async joinToken(role: string, rotate: boolean): Promise<{ token: string; manager_addr: string }> {
     const manager = this.requireManager();
     if (role !== 'worker' && role !== 'manager') throw invalidArgument(`unknown role ${role}: use worker or manager`);
-    if (rotate) {
-      await this.onLeader(async () => {
-        await manager.store.update((tx) => {
-          const c = tx.clusters.find()[0];
-          if (!c?.root_ca) throw failedPrecondition('the swarm has no root CA yet');
-          const digest = c.root_ca.ca_cert_hash;
-          c.root_ca.join_tokens = rotateJoinToken(c.root_ca.join_tokens ?? { worker: '', manager: '' }, role === 'worker' ? 'WORKER' : 'MANAGER', digest);
-          tx.clusters.update(c);
-        });
-      });
-    }
+    if (rotate) await this.changeCluster({ rotate: role === 'worker' ? 'WORKER' : 'MANAGER' });
+    // A linearizable read: a follower sees a rotation the leader just made.
+    await manager.raft.barrier();
     const tokens = currentCluster(manager.store).root_ca?.join_tokens;
     return { token: (role === 'worker' ? tokens?.worker : tokens?.manager) ?? '', manager_addr: this.state!.advertiseAddr };
   }
@@ -347,24 +340,54 @@ export class SwarmNode {
   /**
    * `swarm update`: changes the cluster settings named in `fields`.
    * Throws FailedPrecondition on a worker, InvalidArgument for bad values,
-   * Unavailable on a follower (run it on the leader).
+   * Conflict when the cluster changed meanwhile (retry).
    */
   async update(req: UpdateSwarmRequest__Output): Promise<void> {
-    const manager = this.requireManager();
     const given = clusterSpec(req.spec);
-    await this.onLeader(async () => {
+    for (const f of req.fields) if (!['dispatcher', 'ca_config', 'orchestration'].includes(f)) throw invalidArgument(`unknown swarm setting ${f}`);
+    await this.changeCluster({
+      spec: (spec) => {
+        for (const f of req.fields) {
+          if (f === 'dispatcher') spec.dispatcher = (given.dispatcher ?? null) as typeof spec.dispatcher;
+          else if (f === 'ca_config') spec.ca_config = { ...spec.ca_config!, node_cert_expiry: (given.ca_config?.node_cert_expiry ?? null) as NonNullable<typeof spec.ca_config>['node_cert_expiry'] };
+          else spec.orchestration = { task_history_retention_limit: req.spec?.orchestration?.task_history_retention_limit ?? '5' };
+        }
+      },
+    });
+  }
+
+  /**
+   * Changes the Cluster object: in the store on the leader, through the
+   * leader's Control.UpdateCluster elsewhere (with the version read here, so
+   * a concurrent change is refused rather than overwritten).
+   */
+  private async changeCluster(change: { rotate?: 'WORKER' | 'MANAGER'; spec?: (spec: ClusterSpec__Output) => void }): Promise<void> {
+    const manager = this.requireManager();
+    if (manager.isLeader()) {
       await manager.store.update((tx) => {
         const c = tx.clusters.find()[0];
-        if (!c?.spec) throw failedPrecondition('the swarm has no cluster object yet');
-        for (const f of req.fields) {
-          if (f === 'dispatcher') c.spec.dispatcher = (given.dispatcher ?? null) as typeof c.spec.dispatcher;
-          else if (f === 'ca_config') c.spec.ca_config = { ...c.spec.ca_config!, node_cert_expiry: (given.ca_config?.node_cert_expiry ?? null) as NonNullable<typeof c.spec.ca_config>['node_cert_expiry'] };
-          else if (f === 'orchestration') c.spec.orchestration = { task_history_retention_limit: req.spec?.orchestration?.task_history_retention_limit ?? '5' };
-          else throw invalidArgument(`unknown swarm setting ${f}`);
-        }
+        if (!c?.spec || !c.root_ca) throw failedPrecondition('the swarm has no cluster object yet');
+        change.spec?.(c.spec);
+        if (change.rotate) c.root_ca.join_tokens = rotateJoinToken(c.root_ca.join_tokens ?? { worker: '', manager: '' }, change.rotate, c.root_ca.ca_cert_hash);
         tx.clusters.update(c);
       });
-    });
+      return;
+    }
+    await manager.raft.barrier();
+    const c = currentCluster(manager.store);
+    const spec = structuredClone(c.spec!);
+    change.spec?.(spec);
+    await manager.forwarder.unary(
+      swarmProto().Control.service,
+      'UpdateCluster',
+      {
+        cluster_id: c.id,
+        cluster_version: c.meta?.version,
+        spec,
+        rotation: { worker_join_token: change.rotate === 'WORKER', manager_join_token: change.rotate === 'MANAGER' },
+      },
+      this.state?.nodeId,
+    );
   }
 
   /** docker info's Swarm section. */
@@ -398,13 +421,6 @@ export class SwarmNode {
       );
     }
     return this.manager;
-  }
-
-  /** Runs `fn` on the leader's store: here when leading, else fails with where the leader is. */
-  private async onLeader(fn: () => Promise<void>): Promise<void> {
-    const m = this.requireManager();
-    if (!m.isLeader()) throw unavailable(`this manager is not the leader (the leader is at ${m.leaderAddr() ?? 'an unknown address'}); run the command there.`);
-    await fn();
   }
 
   private async startManager(o: { peers: { id: string; addr: string }[]; join: boolean; forceNewCluster?: boolean }): Promise<Manager> {
@@ -544,6 +560,7 @@ export class SwarmNode {
    */
   private onNode(node: Node__Output): void {
     this.lastNode = node;
+    this.rememberManagers();
     const want = roleOf(node);
     if (!this.state || node.id !== this.state.nodeId || want === this.state.role || this.busy) return;
     this.busy = true;
@@ -559,6 +576,21 @@ export class SwarmNode {
       .finally(() => {
         this.busy = false;
       });
+  }
+
+  /**
+   * A worker saves the managers its agent has learnt, so that after a restart
+   * it can reach the swarm even when the manager it joined through is down.
+   * (A manager's list comes from Raft.)
+   */
+  private rememberManagers(): void {
+    const st = this.state;
+    const learnt = this.agent?.managers?.() ?? [];
+    if (!st || st.role !== 'WORKER' || learnt.length === 0) return;
+    const known = st.managers.map((m) => m.addr).sort().join(',');
+    if ([...learnt].sort().join(',') === known) return;
+    st.managers = learnt.map((addr) => ({ id: '', addr }));
+    this.files.saveState(st).catch((err: unknown) => this.log.warn('saving the managers list failed', { error: String(err) }));
   }
 
   private lastNode: Node__Output | undefined;
