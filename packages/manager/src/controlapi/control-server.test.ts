@@ -266,8 +266,13 @@ test.serial('a node that is up, or a manager, is not removed; a down worker is, 
   const mgr = await refused(t, call((cb) => h.client.RemoveNode({ node_id: 'm1', force: true }, cb)));
   t.regex(mgr.message, /must be demoted to worker before removal/);
   t.is(h.store.view((tx) => tx.nodes.find()).length, 2);
+  await h.store.update((tx) => {
+    tx.clusters.create({ id: 'c0', spec: { annotations: { name: 'default' } } });
+  });
   await call((cb) => h.client.RemoveNode({ node_id: 'beta', force: true }, cb));
   t.deepEqual(h.store.view((tx) => tx.nodes.find()).map((n) => n.id), ['m1']);
+  // Remembered as removed, so no later leader lets its certificate back in.
+  t.deepEqual(h.store.view((tx) => tx.clusters.get('c0')?.removed_nodes.map((r) => r.id)), ['w1']);
 });
 
 test.serial('update cluster rotates the asked join token only, and the CA key never leaves', async (t) => {

@@ -241,6 +241,13 @@ export class ControlServer {
         throw failedPrecondition(`node ${node.id} is not down and can't be removed; stop it first, or use --force`);
       }
       tx.nodes.delete(node.id);
+      // Remembered, so that no later leader lets the node's certificate back in
+      // (the dispatcher refuses sessions of removed nodes).
+      const cluster = tx.clusters.find()[0];
+      if (cluster && !cluster.removed_nodes.some((r) => r.id === node.id)) {
+        cluster.removed_nodes = [...cluster.removed_nodes, { id: node.id, expiry: null }];
+        tx.clusters.update(cluster);
+      }
     });
     return {};
   }
