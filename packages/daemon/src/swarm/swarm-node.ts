@@ -449,6 +449,8 @@ export class SwarmNode {
       managers: () => manager.raft.status().members.map((p) => ({ node_id: p.id, addr: p.addr, weight: '1' })),
       // The CA creates a node's Node object when it issues the certificate: a missing one was removed.
       createMissingNodes: false,
+      // This daemon's own session ends when it shuts down (agent first): not a reason to mark it down.
+      localNodeId: state.nodeId,
       onEvent: (e) => {
         if (e.kind === 'heartbeat') this.clusterMetrics?.incHeartbeat();
       },
@@ -521,6 +523,7 @@ export class SwarmNode {
         this.cert = cert;
         await this.files.saveCert(cert);
         this.creds?.update(cert);
+        this.manager?.updateClientCredentials(clientCredentials(cert, 'MANAGER'));
         this.log.info('renewed the node certificate', { 'node.id': this.state?.nodeId });
       },
       logger: this.log,

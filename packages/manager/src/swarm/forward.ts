@@ -16,8 +16,14 @@ export class Forwarder {
 
   constructor(
     private readonly leader: () => string | undefined,
-    private readonly client: { credentials: ChannelCredentials; channelOptions?: Record<string, string | number> },
+    private client: { credentials: ChannelCredentials; channelOptions?: Record<string, string | number> },
   ) {}
+
+  /** Calls from now on use these credentials (a renewed certificate). */
+  setCredentials(credentials: ChannelCredentials): void {
+    this.client = { ...this.client, credentials };
+    this.close();
+  }
 
   /**
    * Calls `method` of `def` on the leader.

@@ -142,6 +142,16 @@ export class Manager {
     });
   }
 
+  /**
+   * Installs a renewed certificate's client credentials for the Raft links
+   * and forwarded calls (the cluster port's server credentials are the
+   * caller's to update).
+   */
+  updateClientCredentials(credentials: ChannelCredentials): void {
+    this.transport.setClientCredentials(credentials);
+    this.forwarder.setCredentials(credentials);
+  }
+
   /** Serves a service on the cluster port (removed again by stop()). */
   serve(def: ServiceDefinition, impl: UntypedServiceImplementation): void {
     this.o.server.addService(def, impl);

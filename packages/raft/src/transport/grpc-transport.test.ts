@@ -102,3 +102,40 @@ test('messages addressed to another member are not delivered', async (t) => {
   await until('the message for b', () => got.b.length > 0);
   t.deepEqual(got.b.map((m) => m.to), ['b']);
 });
+
+test('new client credentials (a renewed certificate) replace every link, and delivery goes on', async (t) => {
+  const { a, got } = await pair(t);
+  a.send([app('a', 'b', 1)]);
+  await until('first message', () => got.b.length === 1);
+  const { credentials } = await import('@grpc/grpc-js');
+  a.setClientCredentials(credentials.createInsecure());
+  for (let i = 2; i <= 50; i++) a.send([app('a', 'b', i)]);
+  await until('every message after the swap', () => got.b.some((m) => m.index === 50));
+  t.true(got.b.filter((m) => m.index >= 2).length >= 40);
+});
+
+test('the authorize hook refuses calls before they are served', async (t) => {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = new GrpcTransport({ id: 'a', listen: `127.0.0.1:${pa}`, backoffInitialMs: 20, backoffMaxMs: 100 });
+  const refused: string[] = [];
+  const b = new GrpcTransport({
+    id: 'b',
+    listen: `127.0.0.1:${pb}`,
+    authorize: () => {
+      refused.push('call');
+      return { code: 7, details: 'not a manager', metadata: undefined as never, name: 'Error', message: 'not a manager' };
+    },
+  });
+  const got: Message[] = [];
+  await a.start(() => undefined);
+  await b.start((ms) => got.push(...ms));
+  a.addPeer('b', `127.0.0.1:${pb}`);
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  a.send([app('a', 'b', 1)]);
+  await until('a refused call', () => refused.length > 0);
+  await sleep(100);
+  t.is(got.length, 0);
+});

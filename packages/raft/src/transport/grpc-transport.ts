@@ -224,7 +224,7 @@ class PeerLink {
 
 export class GrpcTransport implements Transport {
   readonly id: NodeId;
-  readonly credentials: GrpcTransportCredentials;
+  credentials: GrpcTransportCredentials;
   readonly maxMessageBytes: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
@@ -306,6 +306,18 @@ export class GrpcTransport implements Transport {
       const link = this.peers.get(to);
       if (link) link.send(list);
       else this.report([newMessage({ type: MessageType.Unreachable, from: to })]);
+    }
+  }
+
+  /**
+   * Dials peers with new client credentials from now on (a renewed
+   * certificate): every link is replaced; Raft resends what was in flight.
+   */
+  setClientCredentials(client: grpc.ChannelCredentials): void {
+    this.credentials = { ...this.credentials, client };
+    for (const [id, link] of [...this.peers]) {
+      link.close();
+      this.peers.set(id, new PeerLink(id, link.addr, this));
     }
   }
 
