@@ -76,7 +76,7 @@ test.serial('kill -9 of a worker: the node goes Down, its tasks are replaced at 
       if ((await rowOf(leader.d, 'w1'))?.status !== 'Down') return false;
       downAt = Date.now();
       return true;
-    }, 30_000, 200),
+    }, 30_000, 100),
     'w1 shows Down in node ls',
   );
   let replacedAt = 0;
@@ -86,13 +86,16 @@ test.serial('kill -9 of a worker: the node goes Down, its tasks are replaced at 
       if (nodes.length !== 6 || nodes.includes('w1')) return false;
       replacedAt = Date.now();
       return true;
-    }, 20_000, 200),
+    }, 20_000, 100),
     'six replicas run on the other nodes',
   );
   t.log(`worker killed → Down in ${downAt - killed} ms; → replacements running in ${replacedAt - killed} ms (${replacedAt - downAt} ms after Down)`);
   // A node's death is not the task's failure: no restart delay (default 5 s) before the replacement.
   t.true(replacedAt - downAt < 4_000, `replacements ran ${replacedAt - downAt} ms after the node went Down`);
-  t.true(replacedAt - killed < 25_000, 'within the default heartbeat settings');
+  // Its connections reset when the daemon dies: the dispatcher marks it Down after its disconnect
+  // grace (2 s), not the heartbeat deadline (3 × 5 s). Issue 5's target: replacements within 5 s.
+  t.true(downAt - killed < 4_000, `w1 went Down ${downAt - killed} ms after the kill`);
+  t.true(replacedAt - killed <= 5_000, `replacements ran ${replacedAt - killed} ms after the kill (target ≤ 5 s)`);
   const live = await idsByNode(s.nodes.filter((n) => n !== w1), 'web');
   t.is([...live.values()].flat().length, 6, 'six running containers on the live hosts');
 

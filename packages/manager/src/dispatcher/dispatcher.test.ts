@@ -1,7 +1,9 @@
 // The dispatcher over real gRPC with mutual TLS on 127.0.0.1, certificates
 // from ../ca, a MemoryStore, and a manual clock for heartbeat deadlines.
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import test from 'ava';
-import { errorCode } from '@shoal/api';
+import { errorCode, swarmProto } from '@shoal/api';
 import type {
   AssignmentsMessage__Output,
   DispatcherClient,
@@ -507,5 +509,153 @@ test("streams end with UNAVAILABLE when run's signal aborts, and calls are refus
     await running;
   } finally {
     await bed.close();
+  }
+});
+
+// ---- a node's session lost: the disconnect grace ----
+
+/** A TCP relay in front of the dispatcher whose connections can be reset (as when a node's daemon dies). */
+async function resettableRelay(target: string): Promise<{ addr: string; reset(): void; close(): Promise<void> }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const pairs = new Set<[Socket, Socket]>();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: relayPort } = server.address() as AddressInfo;
+  return {
+    addr: `127.0.0.1:${relayPort}`,
+    reset: () => {
+      for (const pair of [...pairs]) {
+        pairs.delete(pair);
+        for (const s of pair) s.resetAndDestroy();
+      }
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function relayedWorker(bed: Bed) {
+  const relay = await resettableRelay(bed.addr);
+  const { clientCredentials, clusterChannelOptions } = await import('../ca/index.js');
+  const Ctor = swarmProto().Dispatcher;
+  const client = new Ctor(relay.addr, clientCredentials(bed.certs.worker, 'MANAGER'), clusterChannelOptions());
+  return { relay, client };
+}
+
+test('a session whose connection resets marks the node DOWN after the disconnect grace, long before its heartbeat deadline', async (t) => {
+  await withBed({ disconnectGraceMs: 2000, heartbeatPeriodMs: 5000 }, async (bed) => {
+    const { relay, client } = await relayedWorker(bed);
+    try {
+      const id = bed.certs.worker.id;
+      const { sessionId } = await openSession(client);
+      await heartbeat(client, sessionId);
+      const assignments = new StreamReader<AssignmentsMessage__Output>(client.Assignments({ session_id: sessionId }));
+      await assignments.next();
+      relay.reset(); // the node's daemon died: its TCP connections reset
+      await eventually(() => bed.dispatcher.stats.sessionsOpen === 0, 'the dispatcher to see the session end');
+      await bed.clock.advance(1999);
+      t.is(nodeState(bed.store, id), 'READY', 'still within the grace');
+      await bed.clock.advance(1);
+      await eventually(() => nodeState(bed.store, id) === 'DOWN', 'the node to be marked down');
+      t.regex(bed.store.view((tx) => tx.nodes.get(id)?.status?.message) ?? '', /node disconnected/);
+      t.is(bed.dispatcher.stats.nodesMarkedDown, 1);
+      t.true(bed.events.some((e) => e.kind === 'node-down' && e.nodeId === id));
+      t.is(bed.dispatcher.trackedNodes, 0);
+    } finally {
+      client.close();
+      await relay.close();
+    }
+  });
+});
+
+test('a node that opens a new session within the disconnect grace is never marked DOWN; its old session is over', async (t) => {
+  await withBed({ disconnectGraceMs: 2000 }, async (bed) => {
+    const id = bed.certs.worker.id;
+    const client = bed.workerClient();
+    const first = await openSession(client);
+    first.reader.cancel(); // a quick daemon restart (SIGTERM): the agent hangs up…
+    await eventually(() => bed.dispatcher.stats.sessionsOpen === 0, 'the session to close');
+    const stale = await t.throwsAsync(heartbeat(client, first.sessionId));
+    t.is(errorCode(stale), 'FailedPrecondition', 'the lost session takes no heartbeats');
+    await bed.clock.advance(1500);
+    const second = await openSession(client, 'host-1'); // …and is back within the grace
+    t.not(second.sessionId, first.sessionId);
+    await bed.clock.advance(1000); // past the first session's grace
+    await heartbeat(client, second.sessionId);
+    await bed.clock.advance(2500);
+    await heartbeat(client, second.sessionId);
+    await new Promise((r) => setTimeout(r, 50));
+    t.is(nodeState(bed.store, id), 'READY');
+    t.is(bed.dispatcher.stats.nodesMarkedDown, 0);
+
+    // The same through a reset connection: a new session from a new connection in time.
+    const { relay, client: relayed } = await relayedWorker(bed);
+    try {
+      const third = await openSession(relayed);
+      relay.reset();
+      await eventually(() => bed.dispatcher.stats.sessionsOpen === 1, 'the reset session to end (the second one was replaced)');
+      await bed.clock.advance(1000);
+      const fourth = await openSession(client);
+      t.not(fourth.sessionId, third.sessionId);
+      await bed.clock.advance(1500);
+      await new Promise((r) => setTimeout(r, 50));
+      t.is(nodeState(bed.store, id), 'READY');
+      t.is(bed.dispatcher.stats.nodesMarkedDown, 0);
+    } finally {
+      relayed.close();
+      await relay.close();
+    }
+  });
+});
+
+test('sessions that end because the dispatcher stops (leadership lost) mark no node DOWN, nor do drops just before the stop', async (t) => {
+  const bed = await testBed({ disconnectGraceMs: 2000 });
+  try {
+    const w2 = bed.certs.worker2.id;
+    const { clientCredentials } = await import('../ca/index.js');
+    const client = bed.workerClient();
+    const { reader } = await openSession(client);
+    // wrk2 drops its session just before the leader steps down.
+    const other = await openSession(bed.client(clientCredentials(bed.certs.worker2, 'MANAGER')));
+    other.reader.cancel();
+    await eventually(() => bed.dispatcher.stats.sessionsOpen === 1, 'wrk2 session to close');
+    bed.abort.abort();
+    await bed.running;
+    t.is(errorCode(await reader.ended_()), 'Unavailable');
+    await bed.clock.advance(60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    t.is(nodeState(bed.store, bed.certs.worker.id), 'READY');
+    t.is(nodeState(bed.store, w2), 'READY');
+    t.is(bed.dispatcher.stats.nodesMarkedDown, 0);
+  } finally {
+    await bed.close();
+  }
+});
+
+test("the dispatcher's own node and a grace of 0 keep only the heartbeat deadline", async (t) => {
+  const { testCerts } = await import('./test-helpers.js');
+  const id = (await testCerts()).worker.id;
+  for (const options of [{ localNodeId: id }, { disconnectGraceMs: 0 }]) {
+    await withBed({ heartbeatPeriodMs: 1000, ...options }, async (bed) => {
+      const { reader } = await openSession(bed.workerClient());
+      reader.cancel();
+      await eventually(() => bed.dispatcher.stats.sessionsOpen === 0, 'the session to close');
+      await bed.clock.advance(2500);
+      t.is(nodeState(bed.store, id), 'READY', JSON.stringify(options));
+      await bed.clock.advance(600); // the heartbeat deadline (3 s)
+      await eventually(() => nodeState(bed.store, id) === 'DOWN', 'the heartbeat deadline to mark it down');
+    });
   }
 });

@@ -54,6 +54,8 @@ import { StatusBatcher } from './status-batcher.js';
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
 /** Missed periods before a node is marked down (swarmkit's grace multiplier). */
 export const DEFAULT_GRACE_MULTIPLIER = 3;
+/** How long a node whose session stream dropped has to open a new one before it is marked down. */
+export const DEFAULT_DISCONNECT_GRACE_MS = 2_000;
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
 export const DEFAULT_MAX_STATUS_BATCH = 1_000;
 export const DEFAULT_ASSIGNMENT_BATCH_LIMIT = 200;
@@ -108,6 +110,21 @@ export interface DispatcherOptions {
   createMissingNodes?: boolean;
   /** Missed periods before a node is marked down (default 3). */
   gracePeriodMultiplier?: number;
+  /**
+   * When a node's Session stream ends from its side (its daemon stopped or
+   * died, its connection reset) and it opens no new session within this
+   * time, it is marked DOWN without waiting for its heartbeat deadline
+   * (default 2 s; 0 turns this off and leaves only the heartbeat deadline,
+   * which stays the backstop for partitions that reset nothing).
+   */
+  disconnectGraceMs?: number;
+  /**
+   * The node this dispatcher's own process runs as. Its session is exempt
+   * from the disconnect grace: it ends when the daemon shuts down (agent
+   * first, then the manager), and a dead leader's node is for the next
+   * leader's heartbeat deadline.
+   */
+  localNodeId?: string;
   /** How long status updates and assignment changes wait to be batched (default 100 ms, real time). */
   batchIntervalMs?: number;
   /** Queued status updates that are written at once (default 1,000). */
@@ -136,6 +153,8 @@ interface NodeEntry {
   readonly sessionId: string;
   readonly timer: HeartbeatTimer;
   readonly streams: Set<OpenStream>;
+  /** Its Session stream ended from the node's side: the deadline is the disconnect grace, and the session is over. */
+  disconnected?: boolean;
 }
 
 const NOT_RUNNING =
@@ -195,6 +214,8 @@ export class Dispatcher {
   readonly #managersFn: () => WeightedPeer[];
   readonly #defaultPeriodMs: number;
   readonly #multiplier: number;
+  readonly #disconnectGraceMs: number;
+  readonly #localNodeId: string | undefined;
   readonly #createMissing: boolean;
   readonly #batchIntervalMs: number;
   readonly #maxStatusBatch: number;
@@ -228,6 +249,8 @@ export class Dispatcher {
     this.#defaultPeriodMs = deps.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_PERIOD_MS;
     this.#periodMs = this.#defaultPeriodMs;
     this.#multiplier = deps.gracePeriodMultiplier ?? DEFAULT_GRACE_MULTIPLIER;
+    this.#disconnectGraceMs = deps.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS;
+    this.#localNodeId = deps.localNodeId;
     this.#createMissing = deps.createMissingNodes ?? true;
     this.#batchIntervalMs = deps.batchIntervalMs ?? DEFAULT_BATCH_INTERVAL_MS;
     this.#maxStatusBatch = deps.maxStatusBatch ?? DEFAULT_MAX_STATUS_BATCH;
@@ -370,7 +393,9 @@ export class Dispatcher {
   /** The node's entry for a call that carries `sessionId`. */
   #entryFor(nodeId: string, sessionId: string): NodeEntry {
     const entry = this.#nodes.get(nodeId);
-    if (!entry || entry.sessionId === '' || entry.sessionId !== sessionId) throw sessionInvalid(nodeId, sessionId);
+    if (!entry || entry.sessionId === '' || entry.sessionId !== sessionId || entry.disconnected) {
+      throw sessionInvalid(nodeId, sessionId);
+    }
     return entry;
   }
 
@@ -392,7 +417,11 @@ export class Dispatcher {
         else call.end();
       },
     };
-    call.on('cancelled', () => stream.end());
+    // The node hung up (or its connection reset): the disconnect grace starts.
+    call.on('cancelled', () => {
+      if (entry) this.#disconnected(entry);
+      stream.end();
+    });
     try {
       const id = this.#caller(call);
       const sessionId = newObjectId();
@@ -411,7 +440,8 @@ export class Dispatcher {
       }
       if (!this.#running || this.#nodes.get(id.nodeId) !== mine) throw sessionInvalid(id.nodeId, sessionId);
       if (ended) {
-        // The agent hung up while we registered it: the deadline stays, as for a lost connection.
+        // The agent hung up while we registered it: as for a lost connection.
+        this.#disconnected(mine);
         return;
       }
       entry = mine;
@@ -607,7 +637,7 @@ export class Dispatcher {
       sessionId,
       streams: new Set(),
       timer: new HeartbeatTimer(this.#clock, this.#periodMs * this.#multiplier, () => {
-        void this.#expire(entry, 'heartbeat failure');
+        void this.#expire(entry, entry.disconnected ? 'node disconnected' : 'heartbeat failure');
       }),
     };
     this.#nodes.set(nodeId, entry);
@@ -622,13 +652,36 @@ export class Dispatcher {
     entry.streams.clear();
   }
 
-  /** A node missed its heartbeats: mark it DOWN in one store update (unless it has re-registered since). */
+  /**
+   * The current session of `entry`'s node ended from the node's side: unless
+   * the node opens a new session within the disconnect grace (which replaces
+   * this entry), it is marked DOWN then. Not while the dispatcher stops (its
+   * streams end from this side), nor for this process's own node.
+   */
+  #disconnected(entry: NodeEntry): void {
+    if (!this.#running || this.#nodes.get(entry.nodeId) !== entry || entry.disconnected) return;
+    if (this.#disconnectGraceMs <= 0 || entry.nodeId === this.#localNodeId) return;
+    entry.disconnected = true;
+    // Never later than the heartbeat deadline it had.
+    if (entry.timer.deadline - this.#clock.now() > this.#disconnectGraceMs) entry.timer.beat(this.#disconnectGraceMs);
+    this.#log.info('node session lost; marking the node down unless it reconnects', {
+      'node.id': entry.nodeId,
+      'session.id': entry.sessionId,
+      'grace.ms': this.#disconnectGraceMs,
+    });
+  }
+
+  /** A node missed its heartbeats (or lost its session): mark it DOWN in one store update (unless it has re-registered since). */
   async #expire(entry: NodeEntry, message: string): Promise<void> {
     if (this.#nodes.get(entry.nodeId) !== entry || !this.#running) return;
     const nodeId = entry.nodeId;
     this.#deregister(
       entry,
-      failedPrecondition(`Node ${nodeId} missed its heartbeats and was marked down; open a new session.`),
+      failedPrecondition(
+        entry.disconnected
+          ? `Node ${nodeId} lost its session and did not open a new one in time; it was marked down; open a new session.`
+          : `Node ${nodeId} missed its heartbeats and was marked down; open a new session.`,
+      ),
     );
     try {
       const marked = await this.#store.update((tx) => {
@@ -641,7 +694,10 @@ export class Dispatcher {
       if (!marked) return;
       this.#stats.nodesMarkedDown++;
       this.#emit({ kind: 'node-down', nodeId });
-      this.#log.warn('node missed its heartbeats; marked down', { 'node.id': nodeId, reason: message });
+      this.#log.warn(entry.disconnected ? 'node lost its session and did not return; marked down' : 'node missed its heartbeats; marked down', {
+        'node.id': nodeId,
+        reason: message,
+      });
     } catch (err) {
       this.#log.error('marking a node down failed', { 'node.id': nodeId, err: errorMessage(err) });
     }
