@@ -3,6 +3,7 @@
 // composition root), and the leader-only components, which run exactly while
 // this member leads (swarmkit's manager.go). Calls that change the store and
 // reach a follower are forwarded to the leader.
+import { setMaxListeners } from 'node:events';
 import type { ChannelCredentials, Metadata, Server, ServerUnaryCall, ServiceDefinition, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import { ErrorCode, ShoalError, errorMessage, failedPrecondition, nopLogger, swarmProto, toServiceError, unavailable } from '@shoal/api';
 import type { Cluster, ClusterSpec, Logger, Node, RaftJoinRequest__Output, RaftJoinResponse, RaftLeaveRequest__Output } from '@shoal/api';
@@ -237,6 +238,8 @@ export class Manager {
       const ctl = new AbortController();
       this.leading = ctl;
       const components = this.o.components(this.store);
+      // Every component listens on this one signal (more than Node's default warning threshold of 10).
+      setMaxListeners(components.length + 10, ctl.signal);
       this.log.info('leading: starting the leader-only components', { count: components.length });
       this.running = components.map((c) =>
         c.run(ctl.signal).catch((err: unknown) => {
