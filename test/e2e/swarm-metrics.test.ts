@@ -29,7 +29,12 @@ async function query(d: Daemon, promql: string): Promise<number | undefined> {
   const lab = await Lab.create(t);
   const host = await lab.addHost(t);
   const d = await withDaemon(t, { netns: host.netns, args: ['--metrics-addr', '127.0.0.1:19323'], env: { SHOAL_RAFT_TICK_MS: '50' } });
+  t.regex(await d.ok(['info']), /^ Swarm: inactive$/m);
   await d.ok(['swarm', 'init', '--advertise-addr', host.ip]);
+  const info = await d.ok(['info']);
+  t.regex(info, /^ Swarm: active$/m);
+  t.regex(info, /^ {2}Is Manager: true$/m);
+  t.regex(info, new RegExp(`^ {3}${host.ip.replace(/\./g, '\\.')}:2377$`, 'm'));
   await d.ok(['service', 'create', '-d', '--name', 'web', '--replicas', '2', 'busybox', 'sleep', '100000']);
 
   const dir = await mkdtemp(join(tmpdir(), 'shoal-prom-'));

@@ -102,6 +102,7 @@ export const info: Handler = async (ctx, _args, opts) => {
   put('Cgroup Driver', 'CgroupDriver');
   put('Cgroup Version', 'CgroupVersion');
   put('Default Runtime', 'DefaultRuntime');
+  lines.push(...swarmLines(obj.Swarm as Record<string, unknown> | undefined));
   put('Security Options', 'SecurityOptions');
   put('Kernel Version', 'KernelVersion');
   put('Operating System', 'OperatingSystem');
@@ -116,6 +117,23 @@ export const info: Handler = async (ctx, _args, opts) => {
   for (const w of (obj.Warnings as string[] | undefined) ?? []) lines.push(`WARNING: ${w}`);
   ctx.out(`${lines.join('\n')}\n`);
 };
+
+/** docker info's Swarm block: " Swarm: inactive", or the node's part in an active swarm. */
+export function swarmLines(swarm: Record<string, unknown> | undefined): string[] {
+  const state = typeof swarm?.LocalNodeState === 'string' && swarm.LocalNodeState !== '' ? swarm.LocalNodeState : 'inactive';
+  const out = [` Swarm: ${state}`];
+  if (!swarm || state !== 'active') return out;
+  const str = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+  out.push(`  NodeID: ${str(swarm.NodeID)}`, `  Is Manager: ${swarm.ControlAvailable === true}`);
+  if (swarm.ControlAvailable === true) {
+    const cluster = swarm.Cluster as { ID?: string } | undefined;
+    out.push(`  ClusterID: ${cluster?.ID ?? ''}`, `  Managers: ${str(swarm.Managers)}`, `  Nodes: ${str(swarm.Nodes)}`);
+  }
+  out.push(`  Node Address: ${str(swarm.NodeAddr)}`);
+  const managers = Array.isArray(swarm.RemoteManagers) ? (swarm.RemoteManagers as { Addr?: string }[]) : [];
+  if (managers.length > 0) out.push('  Manager Addresses:', ...managers.map((m) => `   ${m.Addr ?? ''}`));
+  return out;
+}
 
 /** An event as docker's `events --format` sees it. */
 export function eventObject(e: Event__Output): Record<string, unknown> {
